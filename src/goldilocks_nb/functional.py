@@ -27,6 +27,7 @@ __all__ = [
     "cross_entropy",
     "flatten_params",
     "get_params",
+    "homogeneity_deviation",
     "logits",
     "loss",
     "scale_params",
@@ -105,3 +106,20 @@ def loss(
 ) -> torch.Tensor:
     """Mean cross-entropy loss of ``model`` at ``params`` on the batch ``(X, y)``."""
     return cross_entropy(logits(model, params, X), y, temperature)
+
+
+def homogeneity_deviation(
+    model: nn.Module, params: Params, X: torch.Tensor, alphas, degree: int
+) -> list[float]:
+    """Max relative deviation ``|f(alpha theta) - alpha^L f(theta)| / |alpha^L f(theta)|``.
+
+    One value per alpha; zero up to rounding for a homogeneous model of degree ``L``
+    (Section 2: :math:`f_{\\alpha\\theta} = \\alpha^L f_\\theta`).
+    """
+    z = logits(model, params, X)
+    out = []
+    for alpha in alphas:
+        scaled = logits(model, scale_params(params, alpha), X)
+        expected = float(alpha) ** degree * z
+        out.append(float((scaled - expected).abs().max() / expected.abs().max()))
+    return out
