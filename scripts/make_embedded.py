@@ -14,7 +14,6 @@ import argparse
 import hashlib
 import io
 import sys
-from pathlib import Path
 
 import numpy as np
 

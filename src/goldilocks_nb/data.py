@@ -31,6 +31,7 @@ import pickle
 import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -352,7 +353,7 @@ def _load_real(
                 files = _find_fashion(r) if r.is_dir() else None
                 if files:
                     srcs = [files[s] for pair in _FASHION_FILES.values() for s in pair]
-                    arrays = _cached_decode("fashion-mnist", srcs, lambda: _decode_fashion(files))
+                    arrays = _cached_decode("fashion-mnist", srcs, partial(_decode_fashion, files))
                     return arrays, "Fashion-MNIST (original IDX files)", str(srcs[0].parent)
                 looked += [str(r / d / "train-images-idx3-ubyte[.gz] (+3 more IDX files)")
                            for d in ("FashionMNIST/raw", "fashion-mnist", ".")]
@@ -363,7 +364,7 @@ def _load_real(
                     srcs = sorted(path.glob("*")) if fmt == "pickle-dir" else [path]
                     if fmt == "imagefolder-dir":
                         srcs = sorted(path.glob("*/*/*"))
-                    arrays = _cached_decode("cifar10", srcs, lambda: _decode_cifar(fmt, path))
+                    arrays = _cached_decode("cifar10", srcs, partial(_decode_cifar, fmt, path))
                     label = (
                         "CIFAR-10 (JPEG re-encoded copy, ImageFolder layout)"
                         if fmt.startswith("imagefolder")
@@ -501,7 +502,8 @@ def load_dataset(
     x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
     _check_n(n, len(y), f"{source} {split}")
     idx = np.arange(len(y)) if n is None else balanced_indices(y, int(n), seed, len(classes))
-    mean, std = (FASHION_MEAN, FASHION_STD) if key.startswith("fashion") else (CIFAR_MEAN, CIFAR_STD)
+    fashion = key.startswith("fashion")
+    mean, std = (FASHION_MEAN, FASHION_STD) if fashion else (CIFAR_MEAN, CIFAR_STD)
     src = f"{source}, {split} split" + (f", balanced subset n={n} (seed {seed})" if n else "")
     return Dataset(
         _standardise(x[idx], mean, std, dtype, device),

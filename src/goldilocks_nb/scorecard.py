@@ -18,7 +18,11 @@ from .results import load_claims
 
 __all__ = ["load_claim_list", "render_scorecard"]
 
-_BADGE = {"reproduced": "✅ reproduced", "partly": "🟡 partly", "not reproduced": "❌ not reproduced"}
+_BADGE = {
+    "reproduced": "✅ reproduced",
+    "partly": "🟡 partly",
+    "not reproduced": "❌ not reproduced",
+}
 
 
 def load_claim_list(path: str | os.PathLike) -> list[dict[str, Any]]:

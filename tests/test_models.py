@@ -1,0 +1,79 @@
+"""Models: parameter counts, homogeneity f(alpha theta) = alpha^L f(theta), no mutation."""
+
+import pytest
+import torch
+
+from goldilocks_nb.functional import (
+    flatten_params,
+    get_params,
+    homogeneity_deviation,
+    logits,
+    scale_params,
+    unflatten_params,
+)
+from goldilocks_nb.models import build_model, homogeneity_degree, num_parameters
+
+ALPHAS = [1e-3, 1e-2, 0.3, 1.0, 7.0, 1e2, 1e3]
+CASES = [("lenet-300-100", (1, 28, 28), 3, 266_200), ("lenet-5", (3, 32, 32), 5, 61_770)]
+
+
+@pytest.mark.parametrize("name,shape,degree,count", CASES)
+def test_parameter_counts_and_degree(name, shape, degree, count):
+    model = build_model(name, input_shape=shape)
+    assert num_parameters(model) == count
+    assert homogeneity_degree(model) == degree
+    assert all(not hasattr(m, "bias") or m.bias is None for m in model.modules())
+
+
+@pytest.mark.parametrize("name,shape,degree,count", CASES)
+def test_homogeneity_float64(name, shape, degree, count):
+    model = build_model(name, seed=1, input_shape=shape, dtype=torch.float64)
+    X = torch.randn(8, *shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    params = get_params(model)
+    dev = homogeneity_deviation(model, params, X, ALPHAS, degree)
+    assert max(dev) < 1e-12
+    # and the identity is not trivially satisfied: a wrong degree is far off
+    wrong = homogeneity_deviation(model, params, X, [10.0], degree - 1)
+    assert wrong[0] > 0.5
+
+
+def test_kaiming_init_is_seeded_and_scaled():
+    a = flatten_params(get_params(build_model("lenet-300-100", seed=3)))
+    b = flatten_params(get_params(build_model("lenet-300-100", seed=3)))
+    c = flatten_params(get_params(build_model("lenet-300-100", seed=4)))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    w = build_model("lenet-300-100", seed=0).layers[0].weight
+    assert abs(w.std().item() - (2 / 784) ** 0.5) < 0.002  # Kaiming normal, fan-in, ReLU gain
+
+
+def test_functional_call_does_not_mutate_model():
+    model = build_model("mlp", input_shape=(5,), widths=[4], dtype=torch.float64)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    params = get_params(model)
+    logits(model, scale_params(params, 10.0), torch.randn(3, 5, dtype=torch.float64))
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k])
+
+
+def test_flatten_roundtrip_and_order():
+    model = build_model("lenet-5")
+    params = get_params(model)
+    flat = flatten_params(params)
+    assert flat.numel() == num_parameters(model)
+    back = unflatten_params(flat, params)
+    assert list(back) == [n for n, _ in model.named_parameters()]
+    assert all(torch.equal(back[k], params[k]) for k in params)
+    with pytest.raises(ValueError, match="expected a vector"):
+        unflatten_params(flat[:-1], params)
+
+
+@pytest.mark.parametrize("alpha", [0.0, -1.0, float("nan"), float("inf")])
+def test_bad_alpha(alpha):
+    params = get_params(build_model("mlp", input_shape=(3,), widths=[2]))
+    with pytest.raises(ValueError, match="alpha must be"):
+        scale_params(params, alpha)
+
+
+def test_unknown_model():
+    with pytest.raises(ValueError, match="unknown model 'resnet'"):
+        build_model("resnet")

@@ -1,0 +1,97 @@
+"""Claim records, cache, scorecard generation, parameter checks."""
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from goldilocks_nb.notebook import check_choice, check_grid, check_positive_int, resolve_dtype  # noqa: E402
+from goldilocks_nb.results import cached, load_claims, record_claim, save_figure  # noqa: E402
+from goldilocks_nb.scorecard import load_claim_list, render_scorecard  # noqa: E402
+
+CLAIMS_YML = "book/claims.yml"
+
+
+def _record(tmp_path, claim="C3", verdict="reproduced", why=""):
+    return record_claim(claim, measured="max rel. error 1e-12", verdict=verdict, why=why,
+                        evidence="Eq. 5 check", parameters={"alphas": [0.1, 1, 10]},
+                        profile="smoke", data_source="Fashion-MNIST", results_dir=tmp_path)
+
+
+def test_record_and_load(tmp_path):
+    path = _record(tmp_path)
+    rec = json.loads(path.read_text())
+    assert rec["claim"] == "C3" and rec["parameters"]["alphas"] == [0.1, 1, 10]
+    assert "torch" in rec["environment"]
+    assert load_claims(tmp_path)["C3"]["verdict"] == "reproduced"
+    assert not list((tmp_path / "claims").glob("*.tmp"))
+
+
+def test_record_rejects_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="verdict must be"):
+        _record(tmp_path, verdict="yes")
+    with pytest.raises(ValueError, match="needs a reason"):
+        _record(tmp_path, verdict="partly")
+    with pytest.raises(ValueError, match="claim id"):
+        _record(tmp_path, claim="Figure 2")
+
+
+def test_claim_list_has_all_27():
+    ids = [c["id"] for c in load_claim_list(CLAIMS_YML)]
+    assert ids == [f"C{i}" for i in range(1, 28)]
+
+
+def test_scorecard_not_yet_run_and_filled(tmp_path):
+    text = render_scorecard(CLAIMS_YML, tmp_path, "smoke")
+    rows = [line for line in text.splitlines() if line.startswith("| C") and "Claim" not in line]
+    assert len(rows) == 27 and all(r.endswith("| not yet run |") for r in rows)
+    assert "27 not yet run" in text
+    _record(tmp_path, "C3")
+    _record(tmp_path, "C5", verdict="not reproduced", why="zone bounds differ by 2x")
+    text = render_scorecard(CLAIMS_YML, tmp_path, "smoke")
+    row3 = next(line for line in text.splitlines() if line.startswith("| C3 |"))
+    row5 = next(line for line in text.splitlines() if line.startswith("| C5 |"))
+    assert "max rel. error 1e-12" in row3 and "reproduced" in row3 and "Fashion-MNIST" in row3
+    assert "not reproduced: zone bounds differ by 2x" in row5
+    assert "25 not yet run" in text
+
+
+def test_cached_computes_once(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"value": 42}
+
+    a = cached("thing", {"alpha": [1, 2]}, compute, cache_dir=tmp_path)
+    b = cached("thing", {"alpha": [1, 2]}, compute, cache_dir=tmp_path)
+    c = cached("thing", {"alpha": [1, 3]}, compute, cache_dir=tmp_path)
+    assert a == b == c == {"value": 42} and len(calls) == 2
+
+
+def test_save_figure_is_byte_stable(tmp_path):
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3])
+    paths = save_figure(fig, "f", tmp_path / "a")
+    first = [p.read_bytes() for p in paths]
+    save_figure(fig, "f", tmp_path / "a")
+    plt.close(fig)
+    assert [p.suffix for p in paths] == [".png", ".pdf"]
+    assert [p.read_bytes() for p in paths] == first
+
+
+def test_parameter_checks():
+    with pytest.raises(ValueError, match="must be > 0"):
+        check_grid("alphas", [0.1, 0.0, 10])
+    with pytest.raises(ValueError, match="list of numbers"):
+        check_grid("alphas", ["a"])
+    with pytest.raises(ValueError, match="not one of"):
+        check_choice("model", "resnet", ["lenet-5"])
+    with pytest.raises(ValueError, match="integer >= 1"):
+        check_positive_int("d", 0)
+    with pytest.raises(ValueError, match="dtype"):
+        resolve_dtype("float16")
+    assert check_grid("alphas", [1, 10]).tolist() == [1.0, 10.0]
