@@ -60,16 +60,16 @@ def render_scorecard(claims_yml: str | os.PathLike, results_dir: str | os.PathLi
         r = records.get(c["id"])
         if r is None:
             counts["not yet run"] += 1
-            rows.append(f"| {c['id']} | {_cell(c['title'])} | {_cell(c['where'])} | "
-                        f"{_cell(c.get('chapter', '-'))} | — | — | — | — | not yet run |")
+            rows.append(f"| {c['id']} | not yet run | — | {_cell(c['where'])} | "
+                        f"{_cell(c['title'])} | {_cell(c.get('chapter', '-'))} | — | — | — |")
             continue
         counts[r["verdict"]] += 1
         verdict = _BADGE[r["verdict"]] + (f": {r['why']}" if r.get("why") else "")
         rows.append(
-            f"| {c['id']} | {_cell(c['title'])} | {_cell(r['evidence'])} | "
-            f"{_cell(c.get('chapter', '-'))} | {_cell(r['measured'])} | "
+            f"| {c['id']} | {_cell(verdict)} | {_cell(r['measured'])} | "
+            f"{_cell(r['evidence'])} | {_cell(c['title'])} | {_cell(c.get('chapter', '-'))} | "
             f"{_cell(_params_summary(r['parameters']))} | {_cell(r['profile'])} | "
-            f"{_cell(r['data_source'])} | {_cell(verdict)} |"
+            f"{_cell(r['data_source'])} |"
         )
     summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
     head = [
@@ -83,8 +83,8 @@ def render_scorecard(claims_yml: str | os.PathLike, results_dir: str | os.PathLi
         "",
         f"**Summary:** {summary}.",
         "",
-        "| Claim | Statement | Evidence | Chapter | Measured | Parameters | Profile | Data "
-        "| Verdict |",
+        "| Claim | Verdict | Measured | Evidence | Statement | Chapter | Parameters | Profile "
+        "| Data |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     return "\n".join(head + rows) + "\n"
