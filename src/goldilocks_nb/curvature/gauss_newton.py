@@ -1,0 +1,218 @@
+"""Gauss-Newton decomposition of the projected Hessian into G-term and H-term (Eq. 4).
+
+For the mean cross-entropy of ``softmax(z / T)`` over ``N`` samples,
+
+.. math::
+    H = \\underbrace{\\frac{1}{N T^2}\\sum_\\mu J_\\mu^\\top
+        \\left[\\mathrm{diag}(p_\\mu) - p_\\mu p_\\mu^\\top\\right] J_\\mu}_{\\mathcal{G}}
+      + \\underbrace{\\frac{1}{N T}\\sum_\\mu \\sum_k (p_{\\mu k} - 1\\{y_\\mu = k\\})
+        \\nabla^2_\\theta z_{\\mu k}}_{\\mathcal{H}},
+
+with ``p = softmax(z / T)`` (Eq. 4, Section 3). Everything here is projected on the
+columns of ``R``: ``G = R^T \\mathcal{G} R``, ``H_term = R^T \\mathcal{H} R`` (``d x d``).
+The G-term comes from the forward-mode projected Jacobian ``J R`` in closed form; the
+H-term from one forward-over-reverse pass with the stop-gradient coefficients ``dl/dz``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from goldilocks_nb.functional import Params
+
+from ._checks import check_batch, check_subspace, check_temperature, num_params, prepare
+from ._passes import logits_chunked, loss_coefficients, second_order_pass
+from .jacobian import DEFAULT_CHUNK_SIZE, JACOBIAN_CHUNK_SIZE, jacobian_unchecked
+from .subspace import directions_as_params
+
+__all__ = [
+    "g_term",
+    "gauss_newton_from_jacobian",
+    "gauss_newton_split",
+    "h_term",
+    "h_term_from_probs",
+]
+
+
+def gauss_newton_from_jacobian(JR: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+    """``G(p) = (1/N) sum_mu (J_mu R)^T [diag(p_mu) - p_mu p_mu^T] (J_mu R)`` (Eq. 4).
+
+    Evaluated in the centred form ``sum_k p_k (j_k - u)(j_k - u)^T`` with
+    ``u = sum_k p_k j_k``, which is positive semi-definite by construction.
+    No temperature factor: the loss G-term at temperature ``T`` is ``G(p) / T^2``.
+
+    Args:
+        JR: projected Jacobian, shape ``(N, K, d)``.
+        probs: softmax outputs, shape ``(N, K)``.
+
+    Returns:
+        Symmetric PSD tensor of shape ``(d, d)``.
+    """
+    if JR.ndim != 3 or probs.shape != JR.shape[:2]:
+        raise ValueError(
+            f"expected JR (N, K, d) and probs (N, K), got {tuple(JR.shape)} and "
+            f"{tuple(probs.shape)}"
+        )
+    probs = probs.to(JR.dtype)
+    u = torch.einsum("nk,nkd->nd", probs, JR)
+    centred = JR - u.unsqueeze(1)
+    weighted = centred * probs.sqrt().unsqueeze(-1)
+    flat = weighted.reshape(-1, JR.shape[-1])
+    G = flat.T @ flat / JR.shape[0]
+    return 0.5 * (G + G.T)
+
+
+def g_term(
+    model: nn.Module,
+    params: Params,
+    X: torch.Tensor,
+    R: torch.Tensor,
+    *,
+    temperature: float = 1.0,
+    chunk_size: int | None = JACOBIAN_CHUNK_SIZE,
+) -> torch.Tensor:
+    """Projected G-term ``R^T G R`` of the mean cross-entropy at temperature ``T`` (Eq. 4).
+
+    .. math:: \\frac{1}{N T^2} \\sum_\\mu (J_\\mu R)^\\top
+              [\\mathrm{diag}(p_\\mu) - p_\\mu p_\\mu^\\top] (J_\\mu R)
+
+    Needs no labels: the G-term depends on the data only through ``p = softmax(z / T)``.
+
+    Args:
+        model: network (not mutated).
+        params: ``{name: tensor}`` in ``named_parameters()`` order.
+        X: inputs ``(N, ...)``.
+        R: orthonormal directions ``(P, d)``; its dtype sets the computation's.
+        temperature: softmax temperature ``T > 0``.
+        chunk_size: samples per chunk (``None``: all at once).
+
+    Returns:
+        Symmetric PSD tensor of shape ``(d, d)``.
+
+    Raises:
+        ValueError: on bad inputs (see :func:`projected_hessian`).
+    """
+    T = check_temperature(temperature)
+    check_batch(X)
+    check_subspace(R, num_params(params))
+    params, X, _, R = prepare(params, X, None, R)
+    JR = jacobian_unchecked(model, params, X, R, chunk_size)
+    z = logits_chunked(model, params, X, chunk_size)
+    p = torch.softmax(z / T, dim=-1)
+    return gauss_newton_from_jacobian(JR, p) / T**2
+
+
+def _split(model, params, X, y, R, temperature, chunk_size):
+    T = check_temperature(temperature)
+    check_batch(X, y)
+    check_subspace(R, num_params(params))
+    params, X, y, R = prepare(params, X, y, R)
+    z = logits_chunked(model, params, X, chunk_size)
+    p, C = loss_coefficients(z, y, T)
+    tangents = directions_as_params(R, params)
+    H, JR = second_order_pass(model, params, X, C.unsqueeze(0), R, tangents, chunk_size=chunk_size)
+    G = gauss_newton_from_jacobian(JR, p) / T**2
+    return G, H[0]
+
+
+def gauss_newton_split(
+    model: nn.Module,
+    params: Params,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    R: torch.Tensor,
+    *,
+    temperature: float = 1.0,
+    chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both terms of the projected Gauss-Newton decomposition (Eq. 4) from one pass.
+
+    Args:
+        model: network (not mutated).
+        params: ``{name: tensor}`` in ``named_parameters()`` order.
+        X: inputs ``(N, ...)``.
+        y: integer labels ``(N,)``.
+        R: orthonormal directions ``(P, d)``; its dtype sets the computation's.
+        temperature: softmax temperature ``T > 0``.
+        chunk_size: samples per chunk (``None``: all at once).
+
+    Returns:
+        ``(G, H_term)``, each of shape ``(d, d)``; their sum is :func:`projected_hessian`.
+    """
+    return _split(model, params, X, y, R, temperature, chunk_size)
+
+
+def h_term(
+    model: nn.Module,
+    params: Params,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    R: torch.Tensor,
+    *,
+    temperature: float = 1.0,
+    chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+) -> torch.Tensor:
+    """Projected H-term ``R^T [sum_mu sum_k (dl/dz_{mu k}) nabla^2 z_{mu k}] R`` (Eq. 4).
+
+    The Hessian of ``theta -> sum_mu <stopgrad(dl/dz_mu), z_mu(theta)>`` with
+    ``dl/dz_mu = (p_mu - onehot(y_mu)) / (N T)``, projected on ``R``.
+
+    Args:
+        model: network (not mutated).
+        params: ``{name: tensor}`` in ``named_parameters()`` order.
+        X: inputs ``(N, ...)``.
+        y: integer labels ``(N,)``.
+        R: orthonormal directions ``(P, d)``.
+        temperature: softmax temperature ``T > 0``.
+        chunk_size: samples per chunk.
+
+    Returns:
+        Symmetric tensor of shape ``(d, d)``.
+    """
+    return _split(model, params, X, y, R, temperature, chunk_size)[1]
+
+
+def h_term_from_probs(
+    model: nn.Module,
+    params: Params,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    R: torch.Tensor,
+    probs: torch.Tensor,
+    *,
+    chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+) -> torch.Tensor:
+    """``H(p) = R^T [(1/N) sum_mu sum_k (p_{mu k} - 1{y_mu = k}) nabla^2 z_{mu k}] R``.
+
+    The H-term as a function of an arbitrary probability matrix ``p`` (Eq. 5), evaluated
+    at ``params``: the loss H-term at temperature ``T`` is ``H(softmax(z / T)) / T``, and
+    at ``alpha * theta`` it is ``alpha^(L-2) / T * H(p')`` for a degree-``L`` network.
+
+    Args:
+        model: network (not mutated).
+        params: ``{name: tensor}``.
+        X: inputs ``(N, ...)``.
+        y: integer labels ``(N,)``.
+        R: orthonormal directions ``(P, d)``.
+        probs: ``(N, K)`` (or a stack ``(m, N, K)``, giving ``(m, d, d)``).
+        chunk_size: samples per chunk.
+
+    Returns:
+        Tensor of shape ``(d, d)`` (or ``(m, d, d)``).
+    """
+    check_batch(X, y)
+    check_subspace(R, num_params(params))
+    params, X, y, R = prepare(params, X, y, R)
+    stacked = probs.ndim == 3
+    P = probs if stacked else probs.unsqueeze(0)
+    if P.shape[1] != X.shape[0]:
+        raise ValueError(f"probs has {P.shape[1]} rows, X has {X.shape[0]} samples")
+    P = P.to(dtype=R.dtype, device=R.device)
+    onehot = torch.nn.functional.one_hot(y, P.shape[-1]).to(P.dtype)
+    C = (P - onehot) / X.shape[0]
+    tangents = directions_as_params(R, params)
+    H, _ = second_order_pass(
+        model, params, X, C, R, tangents, chunk_size=chunk_size, with_jacobian=False
+    )
+    return H if stacked else H[0]

@@ -1,0 +1,64 @@
+"""Small seeded float64 cases shared by the curvature tests (not a conftest: plain helpers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from goldilocks_nb.functional import Params, get_params
+from goldilocks_nb.models import build_model
+
+DTYPE = torch.float64
+
+
+@dataclass
+class Case:
+    """A model, its parameters and a labelled batch."""
+
+    model: torch.nn.Module
+    params: Params
+    X: torch.Tensor
+    y: torch.Tensor
+
+    @property
+    def num_params(self) -> int:
+        return sum(t.numel() for t in self.params.values())
+
+
+def tiny_mlp(n: int = 20, seed: int = 0) -> Case:
+    """Bias-free MLP 6-5-4-3 (``L = 3``, 62 weights) on Gaussian inputs."""
+    gen = torch.Generator().manual_seed(seed)
+    model = build_model(
+        "mlp", seed=seed, input_shape=(6,), widths=[5, 4], num_classes=3, dtype=DTYPE
+    )
+    X = torch.randn(n, 6, generator=gen, dtype=DTYPE)
+    y = torch.randint(0, 3, (n,), generator=gen)
+    return Case(model, get_params(model), X, y)
+
+
+def lenet(name: str, n: int = 32, seed: int = 0) -> Case:
+    """LeNet-300-100 on 784-dim or LeNet-5 on 3x32x32 Gaussian inputs, 10 classes."""
+    gen = torch.Generator().manual_seed(seed)
+    shape = (784,) if name == "lenet-300-100" else (3, 32, 32)
+    model = build_model(name, seed=seed, input_shape=shape, dtype=DTYPE)
+    X = torch.randn(n, *shape, generator=gen, dtype=DTYPE)
+    y = torch.randint(0, 10, (n,), generator=gen)
+    return Case(model, get_params(model), X, y)
+
+
+class Exploding(torch.nn.Module):
+    """A model whose forward raises: validation must happen before any computation."""
+
+    def __init__(self, n_in: int = 6, n_out: int = 3) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(n_in, n_out, bias=False, dtype=DTYPE)
+        self.degree = 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise AssertionError("forward was called before input validation")
+
+
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Relative Frobenius distance ``||a - b|| / ||b||``."""
+    return float((a - b).norm() / b.norm())
