@@ -1,0 +1,452 @@
+"""The rescaling symmetry of homogeneous networks and the Goldilocks zone (Section 3, App. F).
+
+For a network homogeneous of degree :math:`L`, scaling the parameters by :math:`\\alpha`
+and the softmax temperature to :math:`T` gives logits :math:`\\alpha^L z / T` inside the
+softmax, and by Eq. 5
+
+.. math:: H' = \\frac{\\alpha^{2L-2}}{T^2}\\,\\mathcal{G}(p')
+              + \\frac{\\alpha^{L-2}}{T}\\,\\mathcal{H}(p'), \\qquad
+          p' = \\sigma\\!\\left(\\frac{\\alpha^L}{T} z\\right).
+
+Positive curvature :math:`\\mathrm{Tr}(H)/\\lVert H\\rVert_F` (Eq. 2) is invariant to a
+positive rescaling of :math:`H`, and :math:`H' = (\\alpha^{2L-2}/T^2)[\\mathcal{G}(p') +
+(T/\\alpha^L)\\mathcal{H}(p')]`, so it depends on :math:`(\\alpha, T)` only through the ratio
+:math:`r = \\alpha^L / T`. This module turns curvature computed on a 1-D grid of :math:`r`
+into the :math:`(\\alpha, T)` map of Figure 1 (:func:`curvature_map`), reads the zone's
+boundaries off a curve (:func:`goldilocks_zone_bounds`), fits power laws
+(:func:`loglog_slope`, for :math:`\\lVert\\mathcal{G}'\\rVert_2 = O(\\alpha^{2L-2})` and
+:math:`\\lVert\\mathcal{H}'\\rVert_2 = O(\\alpha^{L-2})`), and finds where the G-term dominates
+(:func:`dominance_range`, Eq. 6).
+
+Most functions are plain NumPy on records (dicts) as returned by
+:func:`goldilocks_nb.curvature.curvature_sweep`. Two compute the checks *directly*, by
+automatic differentiation at the scaled parameters and the given temperature, not
+through Eq. 5: :func:`curvature_at` (C1) and :func:`eq5_check` (C3).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .curvature import (
+    gauss_newton_from_jacobian,
+    gauss_newton_split,
+    h_term_from_probs,
+    positive_curvature,
+    projected_hessian,
+    projected_jacobian,
+)
+from .functional import Params, logits, scale_params
+from .models import homogeneity_degree
+
+__all__ = [
+    "ZoneBounds",
+    "curvature_at",
+    "curvature_map",
+    "eq5_check",
+    "dominance_range",
+    "goldilocks_zone_bounds",
+    "log_distance",
+    "loglog_slope",
+    "ratio",
+    "ratio_grid",
+    "relative_error",
+    "summarize",
+]
+
+
+def _positive_1d(name: str, values: Iterable[float]) -> np.ndarray:
+    arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, float)
+    arr = arr.reshape(-1)
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(f"{name} must hold finite numbers > 0, got {arr.tolist()}")
+    return arr
+
+
+def ratio(alpha: float, temperature: float, degree: int) -> float:
+    """The ratio :math:`r = \\alpha^L / T` that fixes the softmax output (Eq. 5)."""
+    a, t = float(alpha), float(temperature)
+    if not (a > 0 and t > 0 and math.isfinite(a) and math.isfinite(t)):
+        raise ValueError(f"alpha and temperature must be > 0, got {alpha!r}, {temperature!r}")
+    if int(degree) < 1:
+        raise ValueError(f"degree must be >= 1, got {degree!r}")
+    return a ** int(degree) / t
+
+
+def ratio_grid(
+    alphas: Sequence[float], temperatures: Sequence[float], degree: int, num: int
+) -> np.ndarray:
+    """``num`` log-spaced ratios covering every :math:`\\alpha^L/T` of the ``(alpha, T)`` grid."""
+    a = _positive_1d("alphas", alphas)
+    t = _positive_1d("temperatures", temperatures)
+    if int(num) < 2:
+        raise ValueError(f"num must be >= 2, got {num!r}")
+    logs = degree * np.log10(a)[None, :] - np.log10(t)[:, None]
+    return np.logspace(logs.min(), logs.max(), int(num))
+
+
+def summarize(
+    records: Sequence[Mapping], key: str, *, by: str = "alpha"
+) -> dict[str, np.ndarray]:
+    """Mean, min and max of ``record[key]`` over seeds, per value of ``record[by]``.
+
+    Args:
+        records: dicts as returned by ``curvature_sweep`` (one per ``(alpha, T, seed)``).
+        key: the quantity, e.g. ``"hessian_positive_curvature"``.
+        by: the grouping variable (``"alpha"`` or ``"temperature"``).
+
+    Returns:
+        ``{"x", "mean", "min", "max", "count"}``, sorted by ``x``; NaN values (an exactly
+        zero term) are ignored, a group with only NaN gives NaN.
+    """
+    if not records:
+        raise ValueError("no records")
+    groups: dict[float, list[float]] = {}
+    for rec in records:
+        if key not in rec or by not in rec:
+            raise ValueError(f"record lacks {key!r} or {by!r}: keys are {sorted(rec)}")
+        groups.setdefault(float(rec[by]), []).append(float(rec[key]))
+    xs = np.array(sorted(groups))
+    out = {"x": xs, "mean": [], "min": [], "max": [], "count": []}
+    for x in xs:
+        v = np.asarray(groups[x])
+        v = v[np.isfinite(v)]
+        out["count"].append(v.size)
+        for name, fn in (("mean", np.mean), ("min", np.min), ("max", np.max)):
+            out[name].append(float(fn(v)) if v.size else float("nan"))
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def curvature_map(
+    records: Sequence[Mapping],
+    alphas: Sequence[float],
+    temperatures: Sequence[float],
+    *,
+    degree: int,
+    key: str = "hessian_positive_curvature",
+    outside: str = "raise",
+) -> dict[str, np.ndarray]:
+    """Map curvature computed along the ratio :math:`r = \\alpha^L/T` onto an ``(alpha, T)`` grid.
+
+    By Eq. 5 positive curvature (and local convexity) depend on ``(alpha, T)`` only through
+    ``r``. The records (typically a sweep at ``alpha = 1`` over ``T = 1 / r``) give a curve
+    ``c(r)`` (averaged over seeds); the map is ``c(alpha_j^L / T_i)``, linearly interpolated
+    in ``log r``. Check it against points computed directly at their own ``(alpha, T)``:
+    the map is a consequence of Eq. 5, not a measurement of it.
+
+    Args:
+        records: sweep records with ``alpha``, ``temperature`` and ``key``.
+        alphas, temperatures: the grid's axes (``> 0``).
+        degree: homogeneity degree ``L``.
+        key: the record field to map.
+        outside: what to do with grid points whose ratio lies outside the records' range:
+            ``"raise"`` (ValueError) or ``"nan"`` (mask them; never extrapolate).
+
+    Returns:
+        ``{"alphas", "temperatures", "values" (len(T) x len(alpha)), "ratios" (the curve's
+        r, sorted), "curve" (c(r))}``.
+
+    Raises:
+        ValueError: with ``outside="raise"``, a grid point's ratio lies outside the
+            records' range of ``r``; fewer than two distinct ratios.
+    """
+    if outside not in ("raise", "nan"):
+        raise ValueError(f"outside must be 'raise' or 'nan', got {outside!r}")
+    a = _positive_1d("alphas", alphas)
+    t = _positive_1d("temperatures", temperatures)
+    rows = [
+        {"r": ratio(rec["alpha"], rec["temperature"], degree), key: rec[key]} for rec in records
+    ]
+    curve = summarize(rows, key, by="r")
+    r, c = curve["x"], curve["mean"]
+    if r.size < 2:
+        raise ValueError("curvature_map needs records at two or more distinct ratios alpha^L/T")
+    grid = a[None, :] ** degree / t[:, None]
+    lo, hi = r.min() * (1 - 1e-9), r.max() * (1 + 1e-9)
+    inside = (grid >= lo) & (grid <= hi)
+    if outside == "raise" and not inside.all():
+        raise ValueError(
+            f"the (alpha, T) grid needs ratios alpha^L/T in [{grid.min():.3g}, {grid.max():.3g}]"
+            f" but the records cover only [{r.min():.3g}, {r.max():.3g}]; widen the ratio grid"
+        )
+    values = np.interp(np.log(np.clip(grid, r.min(), r.max())), np.log(r), c)
+    values = np.where(inside, values, np.nan)
+    return {"alphas": a, "temperatures": t, "values": values, "ratios": r, "curve": c,
+            "inside": inside}
+
+
+@dataclass(frozen=True)
+class ZoneBounds:
+    """Where a curvature curve stays above ``fraction`` of its peak, around the peak.
+
+    Attributes:
+        lower, upper: the crossings of ``threshold`` (interpolated linearly in ``log x``);
+            ``None`` when the curve is still above the threshold at that end of the grid
+            (the zone is open there).
+        peak: the curve's maximum; peak_at: its ``x``.
+        threshold: ``fraction * peak``; fraction: the stated fraction.
+    """
+
+    lower: float | None
+    upper: float | None
+    peak: float
+    peak_at: float
+    threshold: float
+    fraction: float
+
+    @property
+    def closed(self) -> bool:
+        """Whether the curve falls below the threshold on both sides of the peak."""
+        return self.lower is not None and self.upper is not None
+
+    @property
+    def width_decades(self) -> float:
+        """``log10(upper / lower)`` (NaN when open)."""
+        if not self.closed:
+            return float("nan")
+        return math.log10(self.upper / self.lower)
+
+    def describe(self, unit: str = "alpha", fmt: str = ".3g") -> str:
+        lo = "open (grid edge)" if self.lower is None else format(self.lower, fmt)
+        hi = "open (grid edge)" if self.upper is None else format(self.upper, fmt)
+        return (f"{unit} in [{lo}, {hi}] (curvature >= {self.fraction:g} x peak "
+                f"{self.peak:.3g} at {unit} = {self.peak_at:{fmt}})")
+
+
+def _crossing(lx: np.ndarray, v: np.ndarray, i: int, j: int, thr: float) -> float:
+    """``x`` where the segment from (lx[i], v[i]) to (lx[j], v[j]) crosses ``thr``."""
+    w = (thr - v[i]) / (v[j] - v[i])
+    return float(np.exp(lx[i] + w * (lx[j] - lx[i])))
+
+
+def goldilocks_zone_bounds(
+    x: Sequence[float], curvature: Sequence[float], fraction: float = 0.5
+) -> ZoneBounds:
+    """Boundaries of the Goldilocks zone: where curvature drops below ``fraction * peak``.
+
+    Starting from the maximum of ``curvature`` the curve is followed to each side until
+    it first falls below ``fraction * peak``; the crossing is interpolated linearly in
+    ``log x``. NaN values count as below the threshold.
+
+    Args:
+        x: increasing positive grid (``alpha`` or ``T``).
+        curvature: the curve on ``x`` (its peak must be > 0).
+        fraction: in ``(0, 1)``.
+
+    Example:
+        >>> b = goldilocks_zone_bounds([0.1, 1, 10], [0.0, 1.0, 0.0], 0.5)
+        >>> round(b.lower, 4), round(b.upper, 4)
+        (0.3162, 3.1623)
+    """
+    xs = _positive_1d("x", x)
+    v = np.asarray(curvature, float).reshape(-1)
+    if v.shape != xs.shape:
+        raise ValueError(f"x has {xs.size} values, curvature {v.size}")
+    if np.any(np.diff(xs) <= 0):
+        raise ValueError("x must be strictly increasing")
+    if not 0 < float(fraction) < 1:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
+    if not np.any(np.isfinite(v)):
+        raise ValueError("curvature has no finite value")
+    v = np.where(np.isfinite(v), v, -np.inf)
+    k = int(np.argmax(v))
+    peak = float(v[k])
+    if peak <= 0:
+        raise ValueError(f"the curve's peak must be > 0 to define a zone, got {peak}")
+    thr = float(fraction) * peak
+    lx = np.log(xs)
+    lower = upper = None
+    for i in range(k - 1, -1, -1):
+        if v[i] < thr:
+            lower = _crossing(lx, np.where(np.isfinite(v), v, thr - 1.0), i, i + 1, thr)
+            break
+    for i in range(k + 1, xs.size):
+        if v[i] < thr:
+            upper = _crossing(lx, np.where(np.isfinite(v), v, thr - 1.0), i - 1, i, thr)
+            break
+    return ZoneBounds(lower, upper, peak, float(xs[k]), thr, float(fraction))
+
+
+def loglog_slope(
+    x: Sequence[float], y: Sequence[float], mask: Sequence[bool] | None = None
+) -> float:
+    """Least-squares slope of ``log y`` against ``log x`` over ``mask`` (all points if None).
+
+    For a power law ``y = c x^s`` it returns ``s``.
+
+    Example:
+        >>> round(loglog_slope([1, 10, 100], [3, 300, 30000]), 6)
+        2.0
+    """
+    xs = np.asarray(x, float).reshape(-1)
+    ys = np.asarray(y, float).reshape(-1)
+    if xs.shape != ys.shape:
+        raise ValueError(f"x has {xs.size} values, y {ys.size}")
+    m = np.ones_like(xs, bool) if mask is None else np.asarray(mask, bool).reshape(-1)
+    if m.shape != xs.shape:
+        raise ValueError("mask must have the shape of x")
+    xs, ys = xs[m], ys[m]
+    if xs.size < 2:
+        raise ValueError(f"need at least two points to fit a slope, got {xs.size}")
+    if np.any(xs <= 0) or np.any(ys <= 0) or not np.all(np.isfinite(xs * ys)):
+        raise ValueError("x and y must be finite and > 0 on the fitted points")
+    if np.unique(xs).size < 2:
+        raise ValueError("need two distinct x values")
+    slope, _ = np.polyfit(np.log(xs), np.log(ys), 1)
+    return float(slope)
+
+
+def dominance_range(
+    alphas: Sequence[float], g_norm: Sequence[float], h_norm: Sequence[float]
+) -> list[tuple[float, float]]:
+    """Intervals of ``alpha`` where ``||G||_2 >= ||H-term||_2`` (Eq. 6).
+
+    Crossings are interpolated linearly in ``log alpha`` on ``log(||G|| / ||H||)``; an
+    interval reaching the end of the grid ends at the grid's first/last ``alpha``.
+    A zero G-term norm (softmax collapsed) counts as not dominating.
+
+    Returns:
+        A list of ``(lower, upper)`` pairs, increasing; empty when the G-term never
+        dominates.
+
+    Example:
+        >>> [tuple(round(v, 4) for v in iv) for iv in
+        ...  dominance_range([0.01, 0.1, 1, 10], [1e-4, 1e-1, 1, 1e-3], [1e-2, 1e-2, 1e-1, 1])]
+        [(0.0464, 1.7783)]
+    """
+    a = _positive_1d("alphas", alphas)
+    g = np.asarray(g_norm, float).reshape(-1)
+    h = np.asarray(h_norm, float).reshape(-1)
+    if not (g.shape == h.shape == a.shape):
+        raise ValueError("alphas, g_norm and h_norm must have the same length")
+    if np.any(np.diff(a) <= 0):
+        raise ValueError("alphas must be strictly increasing")
+    if np.any(h <= 0) or np.any(g < 0) or not np.all(np.isfinite(h)):
+        raise ValueError("norms must be finite, H-term norm > 0 and G-term norm >= 0")
+    with np.errstate(divide="ignore"):
+        s = np.log(np.where(g > 0, g, 0.0) / h)  # -inf where G vanished
+    s = np.where(np.isfinite(s), s, -745.0)
+    la = np.log(a)
+    inside = s >= 0
+    out: list[tuple[float, float]] = []
+    start = None
+    for i in range(a.size):
+        if inside[i] and start is None:
+            if i == 0:
+                start = float(a[0])
+            else:
+                w = (0 - s[i - 1]) / (s[i] - s[i - 1])
+                start = float(np.exp(la[i - 1] + w * (la[i] - la[i - 1])))
+        if not inside[i] and start is not None:
+            w = (0 - s[i - 1]) / (s[i] - s[i - 1])
+            out.append((start, float(np.exp(la[i - 1] + w * (la[i] - la[i - 1])))))
+            start = None
+    if start is not None:
+        out.append((start, float(a[-1])))
+    return out
+
+
+def log_distance(a: float | None, b: float | None) -> float:
+    """``|log10 a - log10 b|`` in decades (``inf`` when either is ``None``)."""
+    if a is None or b is None:
+        return float("inf")
+    if a <= 0 or b <= 0:
+        raise ValueError(f"log_distance needs positive numbers, got {a!r}, {b!r}")
+    return abs(math.log10(a) - math.log10(b))
+
+
+def relative_error(A, B) -> float:
+    """``||A - B||_F / ||B||_F`` for arrays or tensors of equal shape (``B`` the reference)."""
+    a = np.asarray(A.detach().cpu() if hasattr(A, "detach") else A, float)
+    b = np.asarray(B.detach().cpu() if hasattr(B, "detach") else B, float)
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    nb = np.linalg.norm(b)
+    if nb == 0:
+        raise ValueError("relative error to a zero reference is undefined")
+    return float(np.linalg.norm(a - b) / nb)
+
+
+def curvature_at(
+    model: nn.Module,
+    params: Params,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    R: torch.Tensor,
+    alpha: float,
+    temperature: float,
+) -> float:
+    """Positive curvature of ``R^T H R`` computed directly at ``alpha * theta`` and ``T``.
+
+    No use of Eq. 5: the Hessian is differentiated at the scaled parameters
+    (``scale_params``) with the loss at temperature ``T``.
+    """
+    H = projected_hessian(model, scale_params(params, alpha), X, y, R, temperature=temperature)
+    return positive_curvature(H)
+
+
+def _rel_or_zero(pred: torch.Tensor, ref: torch.Tensor) -> float:
+    if float(torch.linalg.matrix_norm(ref)) == 0.0:
+        return 0.0 if float(torch.linalg.matrix_norm(pred)) == 0.0 else float("inf")
+    return relative_error(pred, ref)
+
+
+def eq5_check(
+    model: nn.Module,
+    params: Params,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    R: torch.Tensor,
+    points: Sequence[tuple[float, float]],
+    *,
+    degree: int | None = None,
+) -> list[dict]:
+    """Compare the G-term and H-term at ``(alpha, T)`` with Eq. 5's prediction (claim C3).
+
+    Direct: :func:`~goldilocks_nb.curvature.gauss_newton_split` at ``alpha * theta`` and
+    temperature ``T``. Predicted, from quantities at ``theta`` only:
+    ``alpha^(2L-2) / T^2 * G(p')`` and ``alpha^(L-2) / T * H(p')`` with
+    ``p' = softmax(alpha^L z / T)``, ``G(p) = (1/N) sum (J R)^T [diag p - p p^T] (J R)`` and
+    ``H(p) = R^T (1/N) sum_k (p_k - 1{y = k}) nabla^2 z_k R``.
+
+    Returns:
+        One dict per point: ``alpha``, ``temperature``, ``g_rel_error``,
+        ``h_rel_error`` (Frobenius, relative to the direct term), ``g_norm``, ``h_norm``
+        (spectral norms of the direct terms). Where the direct term is exactly zero (a
+        softmax collapsed to one-hot in float arithmetic makes ``G`` vanish) the error is
+        0 if the prediction is exactly zero too, ``inf`` otherwise.
+    """
+    L = homogeneity_degree(model) if degree is None else int(degree)
+    pts = [(float(a), float(t)) for a, t in points]
+    if not pts:
+        raise ValueError("eq5_check needs at least one (alpha, T) point")
+    dtype = R.dtype
+    p64 = {k: v.to(dtype) for k, v in params.items()}
+    X = X.to(dtype)
+    with torch.no_grad():
+        z = logits(model, p64, X)
+    JR = projected_jacobian(model, p64, X, R)
+    probs = torch.stack([torch.softmax(a**L / t * z, dim=-1) for a, t in pts])
+    H_of_p = h_term_from_probs(model, p64, X, y, R, probs)
+    out = []
+    for i, (a, t) in enumerate(pts):
+        G_pred = a ** (2 * L - 2) / t**2 * gauss_newton_from_jacobian(JR, probs[i])
+        H_pred = a ** (L - 2) / t * H_of_p[i]
+        G_dir, H_dir = gauss_newton_split(model, scale_params(p64, a), X, y, R, temperature=t)
+        out.append({
+            "alpha": a,
+            "temperature": t,
+            "g_rel_error": _rel_or_zero(G_pred, G_dir),
+            "h_rel_error": _rel_or_zero(H_pred, H_dir),
+            "g_norm": float(torch.linalg.matrix_norm(G_dir, ord=2)),
+            "h_norm": float(torch.linalg.matrix_norm(H_dir, ord=2)),
+        })
+    return out

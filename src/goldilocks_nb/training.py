@@ -1,0 +1,278 @@
+"""Functional full-batch gradient descent on a parameter dict (Section 3 and Section 5).
+
+Training never writes to the model: parameters travel as a ``dict[str, Tensor]`` and every
+step evaluates the loss through :func:`goldilocks_nb.functional.loss` (a
+``torch.func.functional_call``), so the caller's module and its parameters are untouched.
+The softmax temperature :math:`T` is an argument of the loss, not state on the model.
+
+One step of gradient descent with rate :math:`\\eta` at temperature :math:`T` is
+
+.. math:: \\theta_{t+1} = \\theta_t - \\eta\\, \\nabla_\\theta \\ell_T(\\theta_t),
+          \\qquad \\ell_T(\\theta) = -\\frac{1}{N}\\sum_\\mu
+          \\log \\sigma_T(f_\\theta(x^\\mu))_{y^\\mu}.
+
+Section 3 of the paper (after Eq. 3): for a network homogeneous of degree :math:`L`, the
+scaled model :math:`\\theta' = \\alpha\\theta` with temperature :math:`T = \\alpha^L` has the
+same softmax output and :math:`\\nabla_{\\theta'}\\ell = \\alpha^{-1}\\nabla_\\theta \\ell`, so
+with rate :math:`\\alpha^2\\eta` it follows exactly the same trajectory,
+:math:`\\theta'_t = \\alpha\\theta_t` (:func:`trajectory_equivalence` checks this).
+Section 5 trains :math:`\\alpha`-scaled networks at :math:`T = 1` with the effective rate
+:math:`\\eta_0\\alpha^{2-L}` (:func:`effective_learning_rate`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.func import grad_and_value
+
+from .functional import Params, check_alpha, flatten_params, loss, scale_params
+from .models import homogeneity_degree
+
+__all__ = [
+    "Trajectory",
+    "effective_learning_rate",
+    "gradient_descent",
+    "gradient_descent_steps",
+    "loss_and_gradient",
+    "trajectory_equivalence",
+]
+
+
+def _check_rate(lr: float) -> float:
+    r = float(lr)
+    if not math.isfinite(r) or r <= 0:
+        raise ValueError(f"learning rate lr must be a finite number > 0, got {lr!r}")
+    return r
+
+
+def _check_steps(steps: int, name: str = "steps") -> int:
+    if isinstance(steps, bool) or int(steps) != steps or steps < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {steps!r}")
+    return int(steps)
+
+
+def _check_temperature(temperature: float) -> float:
+    t = float(temperature)
+    if not math.isfinite(t) or t <= 0:
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    return t
+
+
+def loss_and_gradient(
+    model: nn.Module,
+    params: Params,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    temperature: float = 1.0,
+) -> tuple[Params, torch.Tensor]:
+    """Gradient of the mean cross-entropy at temperature ``T`` (Eq. 3), and the loss.
+
+    Args:
+        model: network mapping ``(N, ...)`` to logits ``(N, K)``; not mutated.
+        params: ``{name: tensor}`` in ``named_parameters()`` order.
+        X: inputs ``(N, ...)``; y: integer labels ``(N,)``.
+        temperature: softmax temperature ``T > 0``.
+
+    Returns:
+        ``(grad, loss)``: a dict shaped like ``params`` and a scalar tensor.
+    """
+    T = _check_temperature(temperature)
+
+    def objective(p: Params) -> torch.Tensor:
+        return loss(model, p, X, y, temperature=T)
+
+    g, value = grad_and_value(objective)(params)
+    return g, value.detach()
+
+
+def gradient_descent_steps(
+    model: nn.Module,
+    params: Params,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    lr: float,
+    steps: int,
+    temperature: float = 1.0,
+) -> Iterator[tuple[int, Params, float]]:
+    """Iterate full-batch gradient descent, yielding ``(t, theta_t, loss(theta_t))``.
+
+    Yields ``steps + 1`` triples, ``t = 0, ..., steps``; ``theta_0`` is a copy of
+    ``params``. The loss at the final point costs one extra forward pass. Useful when the
+    caller wants to look at every iterate without storing them (see
+    :func:`trajectory_equivalence`).
+
+    Raises:
+        ValueError: ``lr <= 0``, ``steps < 1``, ``temperature <= 0`` (at the call, not at
+            the first ``next``).
+    """
+    lr = _check_rate(lr)
+    steps = _check_steps(steps)
+    T = _check_temperature(temperature)
+    return _descend(model, params, X, y, lr, steps, T)
+
+
+def _descend(model, params, X, y, lr, steps, T) -> Iterator[tuple[int, Params, float]]:
+    theta = {k: v.detach().clone() for k, v in params.items()}
+    for t in range(steps):
+        g, value = loss_and_gradient(model, theta, X, y, temperature=T)
+        yield t, theta, float(value)
+        theta = {k: theta[k] - lr * g[k] for k in theta}
+    with torch.no_grad():
+        final = float(loss(model, theta, X, y, temperature=T))
+    yield steps, theta, final
+
+
+@dataclass
+class Trajectory:
+    """Checkpoints of a gradient-descent run.
+
+    Attributes:
+        steps: the iteration index of each checkpoint (``0`` is the initial point).
+        params: the parameters at those steps (new tensors; the input is untouched).
+        losses: the training loss at those steps.
+        lr, temperature: the run's learning rate and softmax temperature.
+    """
+
+    steps: list[int] = field(default_factory=list)
+    params: list[Params] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    lr: float = 0.0
+    temperature: float = 1.0
+
+    @property
+    def final(self) -> Params:
+        """The last recorded parameters."""
+        return self.params[-1]
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+def gradient_descent(
+    model: nn.Module,
+    params: Params,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    lr: float,
+    steps: int,
+    temperature: float = 1.0,
+    record_every: int = 1,
+    callback: Callable[[int, Params, float], None] | None = None,
+) -> Trajectory:
+    """Full-batch gradient descent ``theta <- theta - lr * grad l_T(theta)`` (Section 5).
+
+    Args:
+        model: network (not mutated).
+        params: starting point ``theta_0`` as ``{name: tensor}`` (not mutated).
+        X: the whole training batch ``(N, ...)``; y: integer labels ``(N,)``.
+        lr: learning rate ``> 0`` (for Section 5's alpha-scaled nets use
+            :func:`effective_learning_rate`).
+        steps: number of updates ``>= 1``.
+        temperature: softmax temperature ``T > 0`` of the loss.
+        record_every: keep every ``record_every``-th iterate; step 0 and the last step are
+            always kept.
+        callback: called as ``callback(t, theta_t, loss_t)`` at every iterate.
+
+    Returns:
+        A :class:`Trajectory` with the recorded steps, parameters and losses.
+
+    Raises:
+        ValueError: ``lr <= 0``, ``steps < 1``, ``record_every < 1``, ``temperature <= 0``.
+    """
+    record_every = _check_steps(record_every, "record_every")
+    out = Trajectory(lr=_check_rate(lr), temperature=_check_temperature(temperature))
+    for t, theta, value in gradient_descent_steps(
+        model, params, X, y, lr=lr, steps=steps, temperature=temperature
+    ):
+        if callback is not None:
+            callback(t, theta, value)
+        if t % record_every == 0 or t == steps:
+            out.steps.append(t)
+            out.params.append(theta)
+            out.losses.append(value)
+    return out
+
+
+def effective_learning_rate(eta0: float, alpha: float, degree: int) -> float:
+    """Section 5's rate for an ``alpha``-scaled net of degree ``L``: ``eta0 * alpha^(2-L)``."""
+    return _check_rate(eta0) * check_alpha(alpha) ** (2 - int(degree))
+
+
+def trajectory_equivalence(
+    model: nn.Module,
+    params: Params,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    alpha: float,
+    lr: float,
+    steps: int,
+    degree: int | None = None,
+) -> dict:
+    """Check Section 3's trajectory equivalence for one ``alpha``.
+
+    Trains the unscaled net from ``theta_0 = params`` (rate ``eta = lr``, ``T = 1``) and the
+    scaled net from ``theta'_0 = alpha * theta_0`` (rate ``alpha^2 eta``, ``T = alpha^L``) in
+    lock-step and measures, at every step,
+
+    .. math:: \\delta_t = \\frac{\\lVert \\theta'_t / \\alpha - \\theta_t \\rVert}
+                               {\\lVert \\theta_t \\rVert},
+
+    which is zero in exact arithmetic for a homogeneous net of degree ``L``. Use float64
+    parameters and data: the deviation is then at the level of rounding (``~1e-15`` per
+    step, slowly accumulating).
+
+    Args:
+        model: homogeneous network (not mutated).
+        params: ``theta_0``.
+        X, y: full training batch.
+        alpha: scale ``> 0``.
+        lr: base rate ``eta > 0`` of the unscaled net.
+        steps: number of updates ``>= 1``.
+        degree: homogeneity degree ``L`` (default ``model.degree``).
+
+    Returns:
+        ``{"alpha", "degree", "lr", "lr_scaled", "temperature_scaled", "steps"
+        (0..steps), "deviation" (one per step), "max_deviation", "loss" (unscaled run),
+        "loss_scaled", "max_loss_difference"}``.
+    """
+    a = check_alpha(alpha)
+    lr = _check_rate(lr)
+    steps = _check_steps(steps)
+    L = homogeneity_degree(model) if degree is None else int(degree)
+    if L < 1:
+        raise ValueError(f"degree must be >= 1, got {degree!r}")
+    T_scaled = a**L
+    lr_scaled = a**2 * lr
+    plain = gradient_descent_steps(model, params, X, y, lr=lr, steps=steps)
+    scaled = gradient_descent_steps(
+        model, scale_params(params, a), X, y, lr=lr_scaled, steps=steps, temperature=T_scaled
+    )
+    deviation, losses, losses_scaled = [], [], []
+    for (_, theta, value), (_, theta_s, value_s) in zip(plain, scaled):
+        flat = flatten_params(theta)
+        flat_s = flatten_params(theta_s)
+        deviation.append(float(torch.linalg.norm(flat_s / a - flat) / torch.linalg.norm(flat)))
+        losses.append(value)
+        losses_scaled.append(value_s)
+    return {
+        "alpha": a,
+        "degree": L,
+        "lr": lr,
+        "lr_scaled": lr_scaled,
+        "temperature_scaled": T_scaled,
+        "steps": list(range(steps + 1)),
+        "deviation": deviation,
+        "max_deviation": max(deviation),
+        "loss": losses,
+        "loss_scaled": losses_scaled,
+        "max_loss_difference": max(abs(u - v) for u, v in zip(losses, losses_scaled)),
+    }
