@@ -34,16 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .curvature import (
-    gauss_newton_from_jacobian,
-    gauss_newton_split,
-    h_term_from_probs,
-    positive_curvature,
-    projected_hessian,
-    projected_jacobian,
-)
-from .functional import Params, logits, scale_params
-from .models import homogeneity_degree
+from .curvature import gauss_newton_split, positive_curvature, projected_hessian, rescaled_split
+from .functional import Params, scale_params
 
 __all__ = [
     "ZoneBounds",
@@ -412,7 +404,8 @@ def eq5_check(
     """Compare the G-term and H-term at ``(alpha, T)`` with Eq. 5's prediction (claim C3).
 
     Direct: :func:`~goldilocks_nb.curvature.gauss_newton_split` at ``alpha * theta`` and
-    temperature ``T``. Predicted, from quantities at ``theta`` only:
+    temperature ``T``. Predicted by the engine's Eq. 5 path
+    (:func:`~goldilocks_nb.curvature.rescaled_split`), from quantities at ``theta`` only:
     ``alpha^(2L-2) / T^2 * G(p')`` and ``alpha^(L-2) / T * H(p')`` with
     ``p' = softmax(alpha^L z / T)``, ``G(p) = (1/N) sum (J R)^T [diag p - p p^T] (J R)`` and
     ``H(p) = R^T (1/N) sum_k (p_k - 1{y = k}) nabla^2 z_k R``.
@@ -424,22 +417,14 @@ def eq5_check(
         softmax collapsed to one-hot in float arithmetic makes ``G`` vanish) the error is
         0 if the prediction is exactly zero too, ``inf`` otherwise.
     """
-    L = homogeneity_degree(model) if degree is None else int(degree)
     pts = [(float(a), float(t)) for a, t in points]
     if not pts:
         raise ValueError("eq5_check needs at least one (alpha, T) point")
-    dtype = R.dtype
-    p64 = {k: v.to(dtype) for k, v in params.items()}
-    X = X.to(dtype)
-    with torch.no_grad():
-        z = logits(model, p64, X)
-    JR = projected_jacobian(model, p64, X, R)
-    probs = torch.stack([torch.softmax(a**L / t * z, dim=-1) for a, t in pts])
-    H_of_p = h_term_from_probs(model, p64, X, y, R, probs)
+    p64 = {k: v.to(R.dtype) for k, v in params.items()}
+    X = X.to(R.dtype)
+    predicted = rescaled_split(model, p64, X, y, R, pts, degree=degree)  # Eq. 5, from theta
     out = []
-    for i, (a, t) in enumerate(pts):
-        G_pred = a ** (2 * L - 2) / t**2 * gauss_newton_from_jacobian(JR, probs[i])
-        H_pred = a ** (L - 2) / t * H_of_p[i]
+    for (a, t), (G_pred, H_pred) in zip(pts, predicted):
         G_dir, H_dir = gauss_newton_split(model, scale_params(p64, a), X, y, R, temperature=t)
         out.append({
             "alpha": a,
