@@ -24,6 +24,7 @@ Params = dict[str, torch.Tensor]
 __all__ = [
     "Params",
     "check_alpha",
+    "check_temperature",
     "cross_entropy",
     "flatten_params",
     "get_params",
@@ -73,6 +74,14 @@ def check_alpha(alpha: float) -> float:
     if not math.isfinite(a) or a <= 0:
         raise ValueError(f"alpha must be a finite number > 0, got {alpha!r}")
     return a
+
+
+def check_temperature(temperature: float) -> float:
+    """Validate a softmax temperature ``T``: a finite number > 0."""
+    t = float(temperature)
+    if not math.isfinite(t) or t <= 0:
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    return t
 
 
 def scale_params(params: Params, alpha: float) -> Params:

@@ -30,7 +30,14 @@ import torch
 from torch import nn
 from torch.func import grad_and_value
 
-from .functional import Params, check_alpha, flatten_params, loss, scale_params
+from .functional import (
+    Params,
+    check_alpha,
+    check_temperature,
+    flatten_params,
+    loss,
+    scale_params,
+)
 from .models import homogeneity_degree
 
 __all__ = [
@@ -56,13 +63,6 @@ def _check_steps(steps: int, name: str = "steps") -> int:
     return int(steps)
 
 
-def _check_temperature(temperature: float) -> float:
-    t = float(temperature)
-    if not math.isfinite(t) or t <= 0:
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-    return t
-
-
 def loss_and_gradient(
     model: nn.Module,
     params: Params,
@@ -82,7 +82,7 @@ def loss_and_gradient(
     Returns:
         ``(grad, loss)``: a dict shaped like ``params`` and a scalar tensor.
     """
-    T = _check_temperature(temperature)
+    T = check_temperature(temperature)
 
     def objective(p: Params) -> torch.Tensor:
         return loss(model, p, X, y, temperature=T)
@@ -114,7 +114,7 @@ def gradient_descent_steps(
     """
     lr = _check_rate(lr)
     steps = _check_steps(steps)
-    T = _check_temperature(temperature)
+    T = check_temperature(temperature)
     return _descend(model, params, X, y, lr, steps, T)
 
 
@@ -188,7 +188,7 @@ def gradient_descent(
         ValueError: ``lr <= 0``, ``steps < 1``, ``record_every < 1``, ``temperature <= 0``.
     """
     record_every = _check_steps(record_every, "record_every")
-    out = Trajectory(lr=_check_rate(lr), temperature=_check_temperature(temperature))
+    out = Trajectory(lr=_check_rate(lr), temperature=check_temperature(temperature))
     for t, theta, value in gradient_descent_steps(
         model, params, X, y, lr=lr, steps=steps, temperature=temperature
     ):

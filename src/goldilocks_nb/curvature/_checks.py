@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import torch
 
-from goldilocks_nb.functional import Params
+from goldilocks_nb.functional import Params, check_temperature
 
 __all__ = [
     "batch_chunks",
@@ -28,14 +28,6 @@ __all__ = [
 def num_params(params: Params) -> int:
     """Total number of scalars ``P`` in ``params``."""
     return sum(t.numel() for t in params.values())
-
-
-def check_temperature(temperature: float) -> float:
-    """Validate a softmax temperature: a finite number > 0."""
-    t = float(temperature)
-    if not math.isfinite(t) or t <= 0:
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-    return t
 
 
 def check_num_directions(num_params: int, d: int) -> int:
