@@ -59,6 +59,29 @@ class Exploding(torch.nn.Module):
         raise AssertionError("forward was called before input validation")
 
 
+class Opaque(torch.nn.Module):
+    """Wraps a model and hides its ``relu_chain()`` declaration.
+
+    The engine then takes its generic ``torch.func`` route (vmapped ``jvp`` / ``vjp``)
+    instead of the closed-form ReLU chain, so the two routes can be tested separately.
+    Parameter names gain the prefix ``inner.``; their order and values are unchanged.
+    """
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.degree = getattr(inner, "degree", None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x)
+
+
+def opaque(case: Case) -> Case:
+    """The same case through :class:`Opaque` (generic autodiff route)."""
+    wrapped = Opaque(case.model)
+    return Case(wrapped, get_params(wrapped), case.X, case.y)
+
+
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:
     """Relative Frobenius distance ``||a - b|| / ||b||``."""
     return float((a - b).norm() / b.norm())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from curvature_cases import DTYPE, rel, tiny_mlp
+from curvature_cases import DTYPE, opaque, rel, tiny_mlp
 from goldilocks_nb.curvature import (
     g_term,
     gauss_newton_split,
@@ -27,9 +27,11 @@ from goldilocks_nb.curvature.reference import (
 from goldilocks_nb.functional import flatten_params, get_params
 
 
-@pytest.fixture(scope="module")
-def case():
-    return tiny_mlp()
+@pytest.fixture(scope="module", params=["relu-chain", "autodiff"])
+def case(request):
+    """The tiny MLP through both routes: closed-form ReLU chain and generic torch.func."""
+    c = tiny_mlp()
+    return c if request.param == "relu-chain" else opaque(c)
 
 
 @pytest.fixture(scope="module")
@@ -144,8 +146,8 @@ def test_top_eigenpairs_full_matches_dense(case, dense):
 
 
 def test_top_eigenpairs_layer_block_matches_dense(case, dense):
-    name = "layers.1.weight"
-    start = case.params["layers.0.weight"].numel()
+    first, name = list(case.params)[:2]  # layers.{0,1}.weight (prefixed when wrapped)
+    start = case.params[first].numel()
     n = case.params[name].numel()
     block = dense[0][start : start + n, start : start + n]
     vals, vecs = top_eigenpairs(

@@ -50,6 +50,17 @@ class MLP(nn.Module):
         )
         self.degree = len(self.layers)
 
+    def relu_chain(self) -> tuple[str, ...]:
+        """Names of the weights of ``x.flatten(1) -> W_1 -> ReLU -> ... -> W_L``.
+
+        Declares that ``forward`` is exactly this bias-free ReLU chain, which lets the
+        curvature engine propagate directions layer by layer in closed form
+        (:mod:`goldilocks_nb.curvature.relu_chain`). The engine checks the declaration
+        against ``forward`` on two samples; a subclass that changes ``forward`` must
+        override this method too (or set ``relu_chain = None``).
+        """
+        return tuple(f"layers.{i}.weight" for i in range(len(self.layers)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1)
         for i, layer in enumerate(self.layers):

@@ -9,6 +9,10 @@ respect to the logits, ``C = dl/dz``, or any other weighting), one pass computes
 as the ``jvp`` (forward mode, vmapped over the ``d`` columns of ``R``) of the ``vjp``
 ``theta -> J^T C``. ``C`` carries no derivative (a stop-gradient), so the result is the
 second-order logit term of Eq. 4 alone; the G-term follows from ``J R`` in closed form.
+
+For a declared ReLU chain the pass runs on ``u = (h_1, W_2, ..., W_L)`` instead of
+``theta``, with the first layer's tangents ``V_1 a_0`` from sparse products; see
+:mod:`.relu_chain` for why this is exact.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from torch.func import functional_call, jvp, vjp, vmap
 from goldilocks_nb.functional import Params
 
 from ._checks import batch_chunks
+from .relu_chain import chain_head, checked_relu_chain, direction_blocks, linear_tangent
 from .subspace import project_params_batch
 
 __all__ = ["logits_chunked", "loss_coefficients", "second_order_pass"]
@@ -44,6 +49,15 @@ def loss_coefficients(
     p = torch.softmax(z / temperature, dim=-1)
     onehot = torch.nn.functional.one_hot(y, p.shape[-1]).to(p.dtype)
     return p, (p - onehot) / (z.shape[0] * temperature)
+
+
+def _add_leading_dim(tree):
+    """Unsqueeze every tensor of a tensor / dict / tuple tree at dim 0."""
+    if isinstance(tree, torch.Tensor):
+        return tree.unsqueeze(0)
+    if isinstance(tree, dict):
+        return {k: _add_leading_dim(v) for k, v in tree.items()}
+    return tuple(_add_leading_dim(v) for v in tree)
 
 
 def second_order_pass(
@@ -76,24 +90,51 @@ def second_order_pass(
     m, d = C.shape[0], R.shape[1]
     H = torch.zeros(m, d, d, dtype=R.dtype, device=R.device)
     jac_parts = []
+    chain = checked_relu_chain(model, params, X)
+    if chain is not None:
+        first, n1 = chain.names[0], chain.sizes[0]
+        block = direction_blocks(chain, R)[0]
+        head = chain_head(chain)
+        rest = {k: v for k, v in params.items() if k != first}
+        rest_tangents = {k: v for k, v in tangents.items() if k != first}
+        R_rest = R[n1:]
     for sl in batch_chunks(X.shape[0], chunk_size):
         Xc, Cc = X[sl], C[:, sl]
+        if chain is None:
+            primals, dirs = params, tangents
 
-        def grads_and_logits(p: Params, Xc=Xc, Cc=Cc) -> tuple[Params, torch.Tensor]:
-            z, vjp_fn = vjp(lambda q: functional_call(model, q, (Xc,)), p)
+            def f(p: Params, Xc=Xc) -> torch.Tensor:
+                return functional_call(model, p, (Xc,))
+
+        else:
+            a0 = Xc.flatten(1)
+            dh1 = linear_tangent(block, a0.T.contiguous()).permute(1, 2, 0)  # (d, n, out)
+            primals = (a0 @ params[first].T, rest)
+            dirs = (dh1, rest_tangents)
+
+            def f(u, head=head) -> torch.Tensor:
+                return head(*u)
+
+        def grads_and_logits(u, f=f, Cc=Cc):
+            z, vjp_fn = vjp(f, u)
             if m == 1:
-                g = {k: v.unsqueeze(0) for k, v in vjp_fn(Cc[0])[0].items()}
+                g = _add_leading_dim(vjp_fn(Cc[0])[0])
             else:
                 g = vmap(vjp_fn)(Cc)[0]
             return g, z
 
-        def one(v: Params, fn=grads_and_logits) -> tuple[Params, torch.Tensor]:
-            _, (hv, jv) = jvp(fn, (params,), (v,))
+        def one(v, fn=grads_and_logits, primals=primals):
+            _, (hv, jv) = jvp(fn, (primals,), (v,))
             return hv, jv
 
-        hv, jv = vmap(one)(tangents)  # hv: {name: (d, m, *shape)}, jv: (d, n, K)
+        hv, jv = vmap(one)(dirs)  # hv like primals with leading (d, m); jv: (d, n, K)
         for i in range(m):
-            H[i] += project_params_batch({k: t[:, i] for k, t in hv.items()}, R)
+            if chain is None:
+                H[i] += project_params_batch({k: t[:, i] for k, t in hv.items()}, R)
+            else:
+                hv1, hv_rest = hv
+                H[i] += hv1[:, i].reshape(d, -1) @ dirs[0].reshape(d, -1).T
+                H[i] += project_params_batch({k: t[:, i] for k, t in hv_rest.items()}, R_rest)
         if with_jacobian:
             jac_parts.append(jv)
         del hv

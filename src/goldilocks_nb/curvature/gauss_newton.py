@@ -23,7 +23,7 @@ from goldilocks_nb.functional import Params
 
 from ._checks import check_batch, check_subspace, check_temperature, num_params, prepare
 from ._passes import logits_chunked, loss_coefficients, second_order_pass
-from .jacobian import DEFAULT_CHUNK_SIZE, JACOBIAN_CHUNK_SIZE, jacobian_unchecked
+from .jacobian import DEFAULT_CHUNK_SIZE, JACOBIAN_CHUNK_SIZE, logits_and_jacobian
 from .subspace import directions_as_params
 
 __all__ = [
@@ -97,8 +97,7 @@ def g_term(
     check_batch(X)
     check_subspace(R, num_params(params))
     params, X, _, R = prepare(params, X, None, R)
-    JR = jacobian_unchecked(model, params, X, R, chunk_size)
-    z = logits_chunked(model, params, X, chunk_size)
+    z, JR = logits_and_jacobian(model, params, X, R, chunk_size)
     p = torch.softmax(z / T, dim=-1)
     return gauss_newton_from_jacobian(JR, p) / T**2
 
