@@ -146,9 +146,7 @@ def test_a_false_declaration_is_an_error_and_opting_out_works():
     honest.load_state_dict(liar.state_dict())
     assert checked_relu_chain(honest, params, X) is None
     JR = projected_jacobian(honest, params, X, R)
-    ref = torch.func.jacrev(
-        lambda p: torch.func.functional_call(honest, p, (X,))
-    )(params)
+    ref = torch.func.jacrev(lambda p: torch.func.functional_call(honest, p, (X,)))(params)
     J = torch.cat([ref[k].reshape(5, 3, -1) for k in params], dim=-1)
     assert rel(JR, J @ R) < 1e-13
 

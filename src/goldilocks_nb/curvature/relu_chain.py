@@ -191,7 +191,9 @@ def direction_blocks(
         offsets[1:] = counts.cumsum(0)[:-1]
         blocks.append(
             DirectionBlock(
-                out, inn, d,
+                out,
+                inn,
+                d,
                 index=(rows % inn)[order],
                 weight=Rb[rows, cols][order],
                 offsets=offsets,
@@ -233,7 +235,7 @@ def chain_jacobian(
         ``(z, JR)`` of shapes ``(N, K)`` and ``(N, K, d)``.
     """
     aT = a0.T.contiguous()
-    N, last = a0.shape[0], len(chain.names) - 1
+    last = len(chain.names) - 1
     t = hT = None
     for layer, (name, block) in enumerate(zip(chain.names, blocks)):
         W = params[name]
