@@ -22,7 +22,6 @@ are ``nan``, as in :func:`goldilocks_nb.curvature.curvature_sweep`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,9 +37,10 @@ from goldilocks_nb.curvature import (
     projected_jacobian,
     random_subspace,
 )
+from goldilocks_nb.curvature._checks import check_num_directions
 from goldilocks_nb.curvature.gamma import softmax_hessian
 from goldilocks_nb.curvature.gauss_newton import gauss_newton_from_jacobian
-from goldilocks_nb.functional import Params, logits
+from goldilocks_nb.functional import Params, check_alpha, check_temperature, logits
 from goldilocks_nb.models import homogeneity_degree
 
 __all__ = [
@@ -69,9 +69,7 @@ def check_alphas(alphas: Sequence[float]) -> np.ndarray:
     arr = np.asarray(alphas, dtype=float).reshape(-1)
     if arr.size == 0:
         raise ValueError("alphas must hold at least one scale")
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(f"every alpha must be a finite number > 0, got {arr.tolist()}")
-    return arr
+    return np.array([check_alpha(a) for a in arr])
 
 
 def check_dimensions(d_values: Sequence[int], num_params: int) -> list[int]:
@@ -80,14 +78,7 @@ def check_dimensions(d_values: Sequence[int], num_params: int) -> list[int]:
     Raises:
         ValueError: empty list, a non-integer, ``d < 1``, ``d > P``, or not increasing.
     """
-    out = []
-    for d in d_values:
-        if isinstance(d, bool) or int(d) != d or d < 1:
-            raise ValueError(f"subspace dimensions must be integers >= 1, got {d!r}")
-        if d > num_params:
-            raise ValueError(f"subspace dimension d={d} exceeds the number of parameters "
-                             f"P={num_params}")
-        out.append(int(d))
+    out = [check_num_directions(num_params, d) for d in d_values]
     if not out:
         raise ValueError("d_values must hold at least one dimension")
     if any(b <= a for a, b in zip(out, out[1:])):
@@ -98,9 +89,7 @@ def check_dimensions(d_values: Sequence[int], num_params: int) -> list[int]:
 def _check_degree_temperature(degree: int, temperature: float) -> tuple[int, float]:
     if isinstance(degree, bool) or int(degree) != degree or degree < 1:
         raise ValueError(f"degree L must be an integer >= 1, got {degree!r}")
-    t = float(temperature)
-    if not math.isfinite(t) or t <= 0:
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    t = check_temperature(temperature)
     return int(degree), t
 
 
