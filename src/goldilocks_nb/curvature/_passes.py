@@ -25,7 +25,7 @@ from goldilocks_nb.functional import Params
 
 from ._checks import batch_chunks
 from .relu_chain import chain_head, checked_relu_chain, direction_blocks, linear_tangent
-from .subspace import project_params_batch
+from .subspace import directions_as_params, project_params_batch
 
 __all__ = ["logits_chunked", "loss_coefficients", "second_order_pass"]
 
@@ -66,7 +66,6 @@ def second_order_pass(
     X: torch.Tensor,
     C: torch.Tensor,
     R: torch.Tensor,
-    tangents: Params,
     *,
     chunk_size: int | None,
     with_jacobian: bool = True,
@@ -79,7 +78,6 @@ def second_order_pass(
         X: inputs ``(N, ...)``.
         C: coefficients ``(m, N, K)``; the forward tangent pass is shared by the ``m``.
         R: directions ``(P, d)``.
-        tangents: ``directions_as_params(R, params)``.
         chunk_size: samples per chunk.
         with_jacobian: also return ``J R``.
 
@@ -91,12 +89,14 @@ def second_order_pass(
     H = torch.zeros(m, d, d, dtype=R.dtype, device=R.device)
     jac_parts = []
     chain = checked_relu_chain(model, params, X)
-    if chain is not None:
+    if chain is None:
+        tangents = directions_as_params(R, params)
+    else:
         first, n1 = chain.names[0], chain.sizes[0]
         block = direction_blocks(chain, R)[0]
         head = chain_head(chain)
         rest = {k: v for k, v in params.items() if k != first}
-        rest_tangents = {k: v for k, v in tangents.items() if k != first}
+        rest_tangents = directions_as_params(R[n1:], rest)  # W_1's block is never needed
         R_rest = R[n1:]
     for sl in batch_chunks(X.shape[0], chunk_size):
         Xc, Cc = X[sl], C[:, sl]

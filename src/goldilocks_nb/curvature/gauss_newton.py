@@ -24,7 +24,6 @@ from goldilocks_nb.functional import Params
 from ._checks import check_batch, check_subspace, check_temperature, num_params, prepare
 from ._passes import logits_chunked, loss_coefficients, second_order_pass
 from .jacobian import DEFAULT_CHUNK_SIZE, JACOBIAN_CHUNK_SIZE, logits_and_jacobian
-from .subspace import directions_as_params
 
 __all__ = [
     "g_term",
@@ -109,8 +108,7 @@ def _split(model, params, X, y, R, temperature, chunk_size):
     params, X, y, R = prepare(params, X, y, R)
     z = logits_chunked(model, params, X, chunk_size)
     p, C = loss_coefficients(z, y, T)
-    tangents = directions_as_params(R, params)
-    H, JR = second_order_pass(model, params, X, C.unsqueeze(0), R, tangents, chunk_size=chunk_size)
+    H, JR = second_order_pass(model, params, X, C.unsqueeze(0), R, chunk_size=chunk_size)
     G = gauss_newton_from_jacobian(JR, p) / T**2
     return G, H[0]
 
@@ -210,8 +208,7 @@ def h_term_from_probs(
     P = P.to(dtype=R.dtype, device=R.device)
     onehot = torch.nn.functional.one_hot(y, P.shape[-1]).to(P.dtype)
     C = (P - onehot) / X.shape[0]
-    tangents = directions_as_params(R, params)
     H, _ = second_order_pass(
-        model, params, X, C, R, tangents, chunk_size=chunk_size, with_jacobian=False
+        model, params, X, C, R, chunk_size=chunk_size, with_jacobian=False
     )
     return H if stacked else H[0]

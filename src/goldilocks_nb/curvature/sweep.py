@@ -31,7 +31,7 @@ from ._passes import logits_chunked, second_order_pass
 from .gauss_newton import gauss_newton_from_jacobian
 from .jacobian import DEFAULT_CHUNK_SIZE
 from .metrics import curvature_metrics
-from .subspace import directions_as_params, random_subspace
+from .subspace import random_subspace
 
 __all__ = ["curvature_sweep", "rescaled_split"]
 
@@ -84,7 +84,6 @@ def rescaled_split(
     onehot = torch.nn.functional.one_hot(y, z.shape[-1]).to(z.dtype)
     ratios = sorted({a**L / t for a, t in pts})
     probs = {r: torch.softmax(r * z, dim=-1) for r in ratios}
-    tangents = directions_as_params(R, params)
 
     # H(p') for every distinct ratio, a few ratios per pass; J R from the first pass.
     h_of: dict[float, torch.Tensor] = {}
@@ -93,7 +92,7 @@ def rescaled_split(
         group = ratios[start : start + int(group_size)]
         C = torch.stack([(probs[r] - onehot) / N for r in group])
         H, jr = second_order_pass(
-            model, params, X, C, R, tangents, chunk_size=chunk_size, with_jacobian=JR is None
+            model, params, X, C, R, chunk_size=chunk_size, with_jacobian=JR is None
         )
         if JR is None:
             JR = jr
