@@ -15,7 +15,6 @@ from goldilocks_nb.collapse import (
     first_layer_top_image,
     gamma_survey,
     interlacing_margin,
-    monotonicity,
     orthogonal_class_means,
     pre_collapse_scan,
     scaled_logit_curves,
@@ -24,6 +23,7 @@ from goldilocks_nb.collapse import (
 from goldilocks_nb.curvature import positive_curvature, projected_hessian, random_subspace
 from goldilocks_nb.functional import flatten_params, get_params, loss, scale_params
 from goldilocks_nb.models import build_model
+from goldilocks_nb.statistics import monotonicity
 
 F64 = torch.float64
 # torch warns once from inside its own forward-mode AD set-up (torch.jit.script deprecation)

@@ -23,12 +23,12 @@ from goldilocks_nb.random_logit import (
     check_dimensions,
     dimension_sweep,
     logit_model_sweep,
-    monotone_increase,
     predicted_g_curvature,
     scaled_probs,
     top_sample_share,
     true_g_curvature,
 )
+from goldilocks_nb.statistics import monotone_increase
 
 F64 = torch.float64
 pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.script.*:FutureWarning")

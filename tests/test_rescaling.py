@@ -17,13 +17,10 @@ from goldilocks_nb.rescaling import (
     dominance_range,
     eq5_check,
     goldilocks_zone_bounds,
-    log_distance,
-    loglog_slope,
     ratio,
     ratio_grid,
-    relative_error,
-    summarize,
 )
+from goldilocks_nb.statistics import log_distance, loglog_slope, relative_error, summarize
 
 
 def bump(r):

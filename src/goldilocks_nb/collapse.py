@@ -4,7 +4,8 @@ Pure functions of explicit inputs (logits, probabilities, ``(model, params, X, y
 model is never written to. The chapter calls these and only plots and prints.
 
 * :func:`gamma_survey` -- Gamma_p over random and structured probability vectors (C8).
-* :func:`scaled_logit_curves`, :func:`monotonicity` -- Figure 4 right (C9).
+* :func:`scaled_logit_curves` (with :func:`goldilocks_nb.statistics.monotonicity`) -- Figure 4
+  right (C9).
 * :func:`collapse_table` -- Gamma_p^2 of ``p(S, eps)`` against App. C's limit (C10).
 * :func:`orthogonal_class_means`, :func:`bilevel_comparison`, :func:`interlacing_margin`
   -- the bi-level spectrum of App. B (C11).
@@ -19,7 +20,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from scipy import stats
 from torch import nn
 
 from goldilocks_nb.curvature import positive_curvature, rescaled_split, top_eigenpairs
@@ -41,7 +41,6 @@ __all__ = [
     "first_layer_top_image",
     "gamma_survey",
     "interlacing_margin",
-    "monotonicity",
     "orthogonal_class_means",
     "pre_collapse_scan",
     "scaled_logit_curves",
@@ -154,34 +153,6 @@ def scaled_logit_curves(z: torch.Tensor, alphas: Sequence[float]) -> dict[str, n
             bG[j] = gamma_p(p) ** -2
     return {"entropy": H, "inv_gamma2": G, "batch_entropy": bH, "batch_inv_gamma2": bG,
             "undefined": undefined}
-
-
-def monotonicity(x: np.ndarray, y: np.ndarray, *, rtol: float = 1e-9) -> dict[str, np.ndarray]:
-    """Spearman correlation and exact monotonicity of each curve ``y[i]`` against ``x[i]``.
-
-    NaN points are dropped. A curve is *monotone* when ``y`` sorted by ``x`` never goes up
-    and never goes down by more than ``rtol`` of its range (either direction counts).
-
-    Returns:
-        ``rho`` (Spearman, per curve), ``monotone`` (bool per curve),
-        ``max_violation`` (largest step against the dominant direction, relative to range).
-    """
-    x, y = np.atleast_2d(x), np.atleast_2d(y)
-    rho, mono, viol = [], [], []
-    for xi, yi in zip(x, y):
-        ok = np.isfinite(xi) & np.isfinite(yi)
-        xi, yi = xi[ok], yi[ok]
-        if len(xi) < 3:
-            raise ValueError("a curve has fewer than 3 defined points")
-        r = stats.spearmanr(xi, yi).statistic
-        rho.append(float(r))
-        steps = np.diff(yi[np.argsort(xi, kind="stable")])
-        span = max(float(np.ptp(yi)), 1e-300)
-        sign = -1.0 if r < 0 else 1.0
-        against = np.clip(-sign * steps, 0, None).max(initial=0.0) / span
-        viol.append(float(against))
-        mono.append(bool(against <= rtol))
-    return {"rho": np.array(rho), "monotone": np.array(mono), "max_violation": np.array(viol)}
 
 
 # ----------------------------------------------------------------------------- C10

@@ -49,7 +49,6 @@ __all__ = [
     "check_dimensions",
     "dimension_sweep",
     "logit_model_sweep",
-    "monotone_increase",
     "predicted_g_curvature",
     "scaled_probs",
     "top_sample_share",
@@ -304,16 +303,3 @@ def dimension_sweep(model: nn.Module, params: Params, X: torch.Tensor, y: torch.
     return {"d": ds, "alpha": arr, "seeds": seeds, "hessian": H, "g_term": G, "predicted": E}
 
 
-def monotone_increase(values: np.ndarray) -> dict:
-    """Is the seed mean of ``values`` (``(D, S)`` or ``(D,)``) increasing along ``d``?
-
-    Returns:
-        ``{"increasing": bool (every consecutive step of the mean > 0), "steps_up": int,
-        "steps": int, "spearman": float, "mean": (D,)}``.
-    """
-    v = np.asarray(values, float)
-    m = v.mean(-1) if v.ndim == 2 else v
-    steps = np.diff(m)
-    rho = float(stats.spearmanr(np.arange(len(m)), m).statistic) if len(m) >= 2 else float("nan")
-    return {"increasing": bool(np.all(steps > 0)), "steps_up": int((steps > 0).sum()),
-            "steps": int(steps.size), "spearman": rho, "mean": m}

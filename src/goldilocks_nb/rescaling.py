@@ -14,8 +14,9 @@ positive rescaling of :math:`H`, and :math:`H' = (\\alpha^{2L-2}/T^2)[\\mathcal{
 :math:`r = \\alpha^L / T`. This module turns curvature computed on a 1-D grid of :math:`r`
 into the :math:`(\\alpha, T)` map of Figure 1 (:func:`curvature_map`), reads the zone's
 boundaries off a curve (:func:`goldilocks_zone_bounds`), fits power laws
-(:func:`loglog_slope`, for :math:`\\lVert\\mathcal{G}'\\rVert_2 = O(\\alpha^{2L-2})` and
-:math:`\\lVert\\mathcal{H}'\\rVert_2 = O(\\alpha^{L-2})`), and finds where the G-term dominates
+(:func:`goldilocks_nb.statistics.loglog_slope`), for
+:math:`\\lVert\\mathcal{G}'\\rVert_2 = O(\\alpha^{2L-2})`
+and :math:`\\lVert\\mathcal{H}'\\rVert_2 = O(\\alpha^{L-2})`, and finds where the G-term dominates
 (:func:`dominance_range`, Eq. 6).
 
 Most functions are plain NumPy on records (dicts) as returned by
@@ -36,6 +37,7 @@ from torch import nn
 
 from .curvature import gauss_newton_split, positive_curvature, projected_hessian, rescaled_split
 from .functional import Params, scale_params
+from .statistics import relative_error, summarize
 
 __all__ = [
     "ZoneBounds",
@@ -44,12 +46,8 @@ __all__ = [
     "eq5_check",
     "dominance_range",
     "goldilocks_zone_bounds",
-    "log_distance",
-    "loglog_slope",
     "ratio",
     "ratio_grid",
-    "relative_error",
-    "summarize",
 ]
 
 
@@ -83,38 +81,6 @@ def ratio_grid(
         raise ValueError(f"num must be >= 2, got {num!r}")
     logs = degree * np.log10(a)[None, :] - np.log10(t)[:, None]
     return np.logspace(logs.min(), logs.max(), int(num))
-
-
-def summarize(
-    records: Sequence[Mapping], key: str, *, by: str = "alpha"
-) -> dict[str, np.ndarray]:
-    """Mean, min and max of ``record[key]`` over seeds, per value of ``record[by]``.
-
-    Args:
-        records: dicts as returned by ``curvature_sweep`` (one per ``(alpha, T, seed)``).
-        key: the quantity, e.g. ``"hessian_positive_curvature"``.
-        by: the grouping variable (``"alpha"`` or ``"temperature"``).
-
-    Returns:
-        ``{"x", "mean", "min", "max", "count"}``, sorted by ``x``; NaN values (an exactly
-        zero term) are ignored, a group with only NaN gives NaN.
-    """
-    if not records:
-        raise ValueError("no records")
-    groups: dict[float, list[float]] = {}
-    for rec in records:
-        if key not in rec or by not in rec:
-            raise ValueError(f"record lacks {key!r} or {by!r}: keys are {sorted(rec)}")
-        groups.setdefault(float(rec[by]), []).append(float(rec[key]))
-    xs = np.array(sorted(groups))
-    out = {"x": xs, "mean": [], "min": [], "max": [], "count": []}
-    for x in xs:
-        v = np.asarray(groups[x])
-        v = v[np.isfinite(v)]
-        out["count"].append(v.size)
-        for name, fn in (("mean", np.mean), ("min", np.min), ("max", np.max)):
-            out[name].append(float(fn(v)) if v.size else float("nan"))
-    return {k: np.asarray(v) for k, v in out.items()}
 
 
 def curvature_map(
@@ -267,35 +233,6 @@ def goldilocks_zone_bounds(
     return ZoneBounds(lower, upper, peak, float(xs[k]), thr, float(fraction))
 
 
-def loglog_slope(
-    x: Sequence[float], y: Sequence[float], mask: Sequence[bool] | None = None
-) -> float:
-    """Least-squares slope of ``log y`` against ``log x`` over ``mask`` (all points if None).
-
-    For a power law ``y = c x^s`` it returns ``s``.
-
-    Example:
-        >>> round(loglog_slope([1, 10, 100], [3, 300, 30000]), 6)
-        2.0
-    """
-    xs = np.asarray(x, float).reshape(-1)
-    ys = np.asarray(y, float).reshape(-1)
-    if xs.shape != ys.shape:
-        raise ValueError(f"x has {xs.size} values, y {ys.size}")
-    m = np.ones_like(xs, bool) if mask is None else np.asarray(mask, bool).reshape(-1)
-    if m.shape != xs.shape:
-        raise ValueError("mask must have the shape of x")
-    xs, ys = xs[m], ys[m]
-    if xs.size < 2:
-        raise ValueError(f"need at least two points to fit a slope, got {xs.size}")
-    if np.any(xs <= 0) or np.any(ys <= 0) or not np.all(np.isfinite(xs * ys)):
-        raise ValueError("x and y must be finite and > 0 on the fitted points")
-    if np.unique(xs).size < 2:
-        raise ValueError("need two distinct x values")
-    slope, _ = np.polyfit(np.log(xs), np.log(ys), 1)
-    return float(slope)
-
-
 def dominance_range(
     alphas: Sequence[float], g_norm: Sequence[float], h_norm: Sequence[float]
 ) -> list[tuple[float, float]]:
@@ -344,27 +281,6 @@ def dominance_range(
     if start is not None:
         out.append((start, float(a[-1])))
     return out
-
-
-def log_distance(a: float | None, b: float | None) -> float:
-    """``|log10 a - log10 b|`` in decades (``inf`` when either is ``None``)."""
-    if a is None or b is None:
-        return float("inf")
-    if a <= 0 or b <= 0:
-        raise ValueError(f"log_distance needs positive numbers, got {a!r}, {b!r}")
-    return abs(math.log10(a) - math.log10(b))
-
-
-def relative_error(A, B) -> float:
-    """``||A - B||_F / ||B||_F`` for arrays or tensors of equal shape (``B`` the reference)."""
-    a = np.asarray(A.detach().cpu() if hasattr(A, "detach") else A, float)
-    b = np.asarray(B.detach().cpu() if hasattr(B, "detach") else B, float)
-    if a.shape != b.shape:
-        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
-    nb = np.linalg.norm(b)
-    if nb == 0:
-        raise ValueError("relative error to a zero reference is undefined")
-    return float(np.linalg.norm(a - b) / nb)
 
 
 def curvature_at(
