@@ -14,7 +14,7 @@ declares
 
 The notebook keeps the ``parameters`` cell, then ``params = Params.from_namespace(globals())``,
 calls into the module, plots, and prints. The book runner (:mod:`goldilocks_nb.book`) checks
-a profile against the same declarations (:func:`check_profile_section`) before executing
+a profile against the same declarations (:meth:`ChapterParams.from_mapping`) before executing
 anything, so a misspelled key or a value of the wrong type is refused with the file and key.
 
 Types understood in field annotations: ``bool``, ``int`` (not ``bool``, not ``0.5``),
@@ -31,6 +31,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "ParameterError",
     "Verdict",
     "check_type",
+    "record_verdict",
     "verdict_from_checks",
 ]
 
@@ -58,7 +60,9 @@ def _type_name(tp: Any) -> str:
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in get_args(tp))
     if origin is None:
-        return "None" if tp is type(None) else getattr(tp, "__name__", str(tp))
+        names = {int: "integer", float: "number", str: "string", bool: "boolean (true/false)",
+                 type(None): "null"}
+        return names.get(tp, getattr(tp, "__name__", str(tp)))
     args = get_args(tp)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         return f"list of {_type_name(args[0])}"
@@ -76,7 +80,7 @@ def check_type(name: str, value: Any, tp: Any) -> Any:
         ParameterError: naming ``name``, the value, and the expected type.
     """
     def fail() -> typing.NoReturn:
-        raise ParameterError(f"parameter {name!r} must be a {_type_name(tp)}, got {value!r} "
+        raise ParameterError(f"parameter {name!r} must be of type {_type_name(tp)}, got {value!r} "
                              f"({type(value).__name__})")
 
     origin = get_origin(tp)
@@ -310,3 +314,21 @@ def verdict_from_checks(claim: str, checks: Mapping[str, bool], measured: str, *
     verdict = "partly" if core_ok else "not reproduced"
     why = "failed: " + "; ".join(failed)
     return Verdict(claim, verdict, measured, why, dict(values or {}))
+
+
+def record_verdict(verdict: Verdict, params: ChapterParams, *, evidence: str,
+                   data_source: str) -> Path:
+    """Write ``verdict`` to ``params.results_dir/claims/<claim>.json`` for the scorecard.
+
+    Args:
+        verdict: the outcome of the claim's verdict function.
+        params: the chapter's parameters as run (recorded beside the verdict).
+        evidence: the figure or printed number that tests the claim.
+        data_source: the data's ``source`` string(s).
+    """
+    from .results import record_claim
+
+    return record_claim(verdict.claim, measured=verdict.measured, verdict=verdict.verdict,
+                        why=verdict.why, evidence=evidence, parameters=params.as_dict(),
+                        profile=params.profile, data_source=data_source,
+                        results_dir=params.results_dir, values=dict(verdict.values))
