@@ -23,6 +23,7 @@ import io
 import json
 import os
 import platform
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -34,20 +35,16 @@ import numpy as np
 
 __all__ = [
     "VERDICTS",
-    "CacheEntryError",
     "CacheWarning",
     "ResultsDir",
-    "atomic_write",
     "atomic_write_bytes",
     "atomic_write_text",
     "cached",
     "environment",
     "load_claims",
     "params_key",
-    "read_cache_entry",
     "record_claim",
     "save_figure",
-    "write_cache_entry",
 ]
 
 VERDICTS = ("reproduced", "partly", "not reproduced")
@@ -118,7 +115,7 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
+def _atomic_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     """A binary file object whose content replaces ``path`` only when the block succeeds.
 
     The data goes to a temporary file beside ``path`` that is renamed over it at the end
@@ -141,7 +138,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file and a rename (never half-written)."""
-    with atomic_write(path) as f:
+    with _atomic_file(path) as f:
         f.write(data)
     return Path(path)
 
@@ -238,8 +235,7 @@ def _encode(value: Any, arrays: list[np.ndarray], where: str) -> Any:
 
 
 def _torch_if_loaded() -> Any:
-    import sys
-
+    """torch if it is imported (a value can only hold tensors then); None otherwise."""
     return sys.modules.get("torch")
 
 
@@ -318,7 +314,7 @@ def _json_array(obj: Any) -> np.ndarray:
     return np.frombuffer(json.dumps(obj, sort_keys=False).encode(), dtype=np.uint8)
 
 
-def write_cache_entry(path: str | os.PathLike, key: str, value: Any) -> Path:
+def _write_entry(path: str | os.PathLike, key: str, value: Any) -> Path:
     """Store ``value`` for ``key`` (a string) at ``path``, atomically, with its checksum.
 
     Raises:
@@ -337,7 +333,7 @@ def write_cache_entry(path: str | os.PathLike, key: str, value: Any) -> Path:
     members = {"__meta__": _json_array(meta),
                "__tree__": np.frombuffer(tree_bytes, dtype=np.uint8),
                **{f"a{i}": a for i, a in enumerate(arrays)}}
-    with atomic_write(path) as f:
+    with _atomic_file(path) as f:
         np.savez(f, **members)
     return Path(path)
 
@@ -346,7 +342,7 @@ class CacheEntryError(ValueError):
     """A cache entry that must not be used: unreadable, damaged, or for another key."""
 
 
-def read_cache_entry(path: str | os.PathLike, key: str) -> Any:
+def _read_entry(path: str | os.PathLike, key: str) -> Any:
     """The value stored at ``path`` if it was written for ``key`` and passes its checksum.
 
     Raises:
@@ -367,12 +363,12 @@ def read_cache_entry(path: str | os.PathLike, key: str) -> Any:
     except Exception as exc:  # noqa: BLE001 - any failure to read means "damaged"
         size = path.stat().st_size
         raise CacheEntryError(f"is unreadable ({type(exc).__name__}: {exc}; {size} bytes): "
-                        "truncated, emptied or not a cache entry") from None
+                              "truncated, emptied or not a cache entry") from None
     if meta.get("format") != CACHE_FORMAT:
         raise CacheEntryError(f"has format {meta.get('format')!r}, expected {CACHE_FORMAT!r}")
     if meta.get("key") != key:
-        raise CacheEntryError(f"was computed for another key (stored {_short(meta.get('key'))}, "
-                        f"wanted {_short(key)})")
+        raise CacheEntryError(f"was computed for another key (stored {_short(meta.get('key'))}"
+                              f", wanted {_short(key)})")
     ordered = {f"a{i}": members[f"a{i}"] for i in range(len(members)) if f"a{i}" in members}
     if len(ordered) != len(members) or _checksum(tree_bytes, ordered) != meta.get("sha256"):
         raise CacheEntryError("fails its checksum (the payload was changed or damaged)")
@@ -402,19 +398,25 @@ def cached(
     The entry records the full key and a checksum of its payload; an entry that cannot be
     read, fails the checksum or was computed for another key (a file copied over another)
     is reported once with a :class:`CacheWarning` naming the file, recomputed and replaced.
-    The value read back equals the one computed, with the same types (numpy arrays stay
-    arrays, tuples stay tuples, tensors keep dtype; see :func:`write_cache_entry`).
+    The value read back equals the one computed, with the same types: None, bool, int,
+    float (NaN and inf included), str, lists, tuples, dicts (any of these as keys), numpy
+    arrays and scalars (not of dtype object), strided torch tensors (dtype, requires_grad
+    and, where present, device kept) and dataclasses defined in ``goldilocks_nb``.
+
+    Raises:
+        TypeError: ``compute()`` returned something else (the message says where in the
+            value); nothing is written then.
     """
     path = Path(cache_dir) / f"{name}-{params_key(params, version)}.npz"
     key = _key_text(name, params, version)
     try:
-        return read_cache_entry(path, key)
+        return _read_entry(path, key)
     except FileNotFoundError:
         pass
     except CacheEntryError as exc:
         warnings.warn(f"cache entry {path} {exc}; recomputing it", CacheWarning, stacklevel=2)
     value = compute()
-    write_cache_entry(path, key, value)
+    _write_entry(path, key, value)
     return value
 
 
