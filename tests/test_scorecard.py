@@ -97,7 +97,7 @@ def test_all_not_yet_run(book):
 
 def test_filled_rows_badges_links_and_details(book):
     claims_yml, results = book
-    _record(results, "C3", values={"max_rel_error": 1e-12, "alphas": [0.1, 10]})
+    _record(results, "C3", values={"max_rel_error": 1e-12, "alphas": [0.1, 10], "note": "a`b"})
     _record(results, "C5", verdict="not reproduced", why="zone bounds differ by 2x")
     _record(results, "C7", verdict="partly", why="d=30 dips", measured="slope 0.8; rest")
     _record(results, "C13", verdict="partly", why="planned chapter ran", measured="x")
@@ -116,9 +116,11 @@ def test_filled_rows_badges_links_and_details(book):
     assert "reproduced</span> 1, " in text and "partly</span> 2" in text
     assert "not yet run</span> 23" in text
     details = text.split(":name: claim-c3")[1].split("::::")[0]
-    for part in ("`max_rel_error`: 1e\\-12", "`alphas` = \\[0\\.1, 1, 10\\]", "`seed` = 0",
-                 "Fashion\\-MNIST \\(embedded\\)", "**Profile:** smoke", "torch"):
+    for part in ("`max_rel_error`: `` 1e-12 ``", "`alphas` = `` [0.1, 1, 10] ``",
+                 "`seed` = `` 0 ``", "Fashion\\-MNIST \\(embedded\\)", "**Profile:** smoke",
+                 "torch"):
         assert part in details, part
+    assert "`note`: a\\`b" in details
     details5 = text.split(":name: claim-c5")[1].split("::::")[0]
     assert "zone bounds differ by 2x" in details5
 

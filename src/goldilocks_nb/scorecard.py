@@ -39,7 +39,7 @@ _CSS_CLASS = {
     NOT_RUN: "verdict-not-run",
 }
 #: Longest key number shown in the summary table (characters, before the ellipsis).
-KEY_LIMIT = 64
+KEY_LIMIT = 90
 _REQUIRED = ("id", "title", "short", "where", "chapter")
 #: Marks escaped by md_escape: all ASCII punctuation that Markdown, MyST or dollarmath read.
 _PUNCT = set(string.punctuation) - set(",;/=%@?'\"")
@@ -101,10 +101,15 @@ def key_number(record: dict[str, Any], limit: int = KEY_LIMIT) -> str:
     return _shorten(text, limit) or "—"
 
 
-def _value_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(", ", ": "))
+def _value_md(value: Any) -> str:
+    """A measured value or parameter as inline code (JSON for lists and mappings).
+
+    Inline code keeps quotes straight (no smart quotes) and needs no escaping; a value
+    containing backticks falls back to escaped text.
+    """
+    text = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))
+    text = " ".join(text.split())
+    return md_escape(text) if "`" in text else f"`` {text} ``"
 
 
 def _chapter_cell(claim: dict[str, Any], record: dict[str, Any] | None,
@@ -124,7 +129,7 @@ def _summary_table(claims: list[dict[str, Any]], records: dict[str, dict[str, An
         "```{list-table}",
         ":header-rows: 1",
         ":class: scorecard-summary",
-        ":widths: 7 37 16 28 12",
+        ":widths: 7 29 16 33 15",
         "",
         "* - Claim",
         "  - Statement",
@@ -175,12 +180,12 @@ def _details(claim: dict[str, Any], record: dict[str, Any] | None,
     values = record.get("values") or {}
     if values:
         lines += ["**All measured values:**", ""]
-        lines += [f"- `{k}`: {md_escape(_value_text(v))}" for k, v in values.items()]
+        lines += [f"- `{k}`: {_value_md(v)}" for k, v in values.items()]
         lines.append("")
     params = record.get("parameters") or {}
     if params:
         lines += ["**Parameters as run:**", ""]
-        lines += [f"- `{k}` = {md_escape(_value_text(v))}" for k, v in params.items()]
+        lines += [f"- `{k}` = {_value_md(v)}" for k, v in params.items()]
         lines.append("")
     lines += [f"**Profile:** {md_escape(record.get('profile', '—'))}", "",
               f"**Data source:** {md_escape(record.get('data_source', '—'))}", ""]
