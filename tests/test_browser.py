@@ -40,7 +40,7 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = Path(os.environ.get("BOOK_HTML_DIR", ROOT / "_build" / "html"))
-SHOTS = ROOT / "_build" / "screenshots"
+SHOTS = HTML.parent / "screenshots"
 WIDTH, HEIGHT = 1400, 900
 SKIPPED_PAGES = {"search.html", "genindex.html"}
 BUILD_HINT = ("build it first: PYTHONPATH=src python -m goldilocks_nb.book build "
@@ -92,9 +92,11 @@ def driver():
                     ("/usr/lib/chromium/chromium",))
     chromedriver = _find("CHROMEDRIVER", ("chromedriver",),
                          ("/usr/lib/chromium/chromedriver",))
-    if browser is None or chromedriver is None:
-        missing = " and ".join(n for n, p in (("chromium", browser),
-                                               ("chromedriver", chromedriver)) if p is None)
+    if not (browser and Path(browser).is_file() and chromedriver
+            and Path(chromedriver).is_file()):
+        missing = " and ".join(f"{n} ({p})" if p else n
+                               for n, p in (("chromium", browser), ("chromedriver", chromedriver))
+                               if not (p and Path(p).is_file()))
         _missing(f"no {missing} found (PATH, CHROME_BIN, CHROMEDRIVER); {INSTALL_HINT}")
     opts = webdriver.ChromeOptions()
     opts.binary_location = browser
