@@ -78,6 +78,35 @@ def test_parameters_cell_has_no_inline_comments():
     ("corr_threshold", -0.1),
     ("torch_threads", -1),
     ("device", "tpu"),
+    ("assumption_alphas", []),
+    ("assumption_alphas", [0.0]),
+    ("cifar_dataset", "fashion-mnist"),
+    ("lenet5_dtype", "float16"),
+    ("lenet5_n_samples", 5),
+    ("lenet5_alpha_grid", [1.0, 1.0, 5]),
+    ("n_priors", 2),
+    ("prior_pool", 5),
+    ("prior_subset_size", 51),
+    ("prior_subset_size", 5),
+    ("slope_tolerance", 0.0),
+    ("r2_min", 1.0),
+    ("align_n", 5),
+    ("align_n", 400),
+    ("align_inits", []),
+    ("align_inits", [1, 1]),
+    ("align_alphas", [0.01, 0.1]),
+    ("align_alphas", [1.0, 2.0]),
+    ("align_alphas", [1.0, -0.01]),
+    ("imbalances", [10.0]),
+    ("imbalances", [1.0, 0.5]),
+    ("cos_high", 1.0),
+    ("cos_low", 0.8),
+    ("fig6_inits", 3),
+    ("fig6_n", 2),
+    ("fig6_d", 0),
+    ("fig6_d", 70_000),
+    ("n_boot", 10),
+    ("ci_level", 1.0),
 ])
 def test_bad_parameter_is_refused_with_its_name(name, value):
     with pytest.raises(ParameterError, match=f"parameter '{name}[\\['[]"):
@@ -190,3 +219,71 @@ def test_c7_not_reproduced():
     h, g = _dim([5, 4, 3, 2], [2.1, 3.1, 4.2, 5.3])
     v = ch.verdict_c7(D, [1.0], h, g)
     assert v.verdict == "not reproduced" and "lowest Spearman -1.00 < 0.8" in v.why
+
+
+# ----------------------------------------------------------------------------- C13
+
+
+def test_c13_reproduced():
+    v = ch.verdict_c13(18.0, 17.6, 0.95, n_priors=300, slope_tolerance=0.25, r2_min=0.8)
+    assert v.verdict == "reproduced" and "ratio 1.023" in v.measured
+
+
+def test_c13_partly_low_r2_or_wrong_slope():
+    v = ch.verdict_c13(16.2, 17.6, 0.15, n_priors=20, slope_tolerance=0.25, r2_min=0.8)
+    assert v.verdict == "partly" and "R^2 0.150 < 0.8" in v.why and "slope" not in v.why
+    v = ch.verdict_c13(310.0, 17.6, 0.95, n_priors=20, slope_tolerance=0.25, r2_min=0.8)
+    assert v.verdict == "partly" and "1661% above the prediction" in v.why
+
+
+def test_c13_not_reproduced():
+    v = ch.verdict_c13(5.0, 17.6, 0.1, n_priors=20, slope_tolerance=0.25, r2_min=0.8)
+    assert v.verdict == "not reproduced"
+    assert "R^2 0.100" in v.why and "72% below" in v.why
+
+
+# ----------------------------------------------------------------------------- C14
+
+
+def test_c14_branches():
+    kw = dict(small_alpha=0.01, n_inits=3, cos_high=0.7, cos_low=0.3)
+    v = ch.verdict_c14(0.75, 0.05, **kw)
+    assert v.verdict == "reproduced"
+    v = ch.verdict_c14(0.41, 0.05, **kw)
+    assert v.verdict == "partly" and "mean cosine 0.41 <= 0.7" in v.why
+    v = ch.verdict_c14(0.8, 0.45, **kw)
+    assert v.verdict == "partly" and "|cosine| 0.45 >= 0.3" in v.why
+    v = ch.verdict_c14(0.2, 0.5, **kw)
+    assert v.verdict == "not reproduced" and "0.20" in v.why and "0.50" in v.why
+
+
+# ----------------------------------------------------------------------------- C15
+
+
+def _corr(sign_ok: int):
+    """Correlations with the first ``sign_ok`` of FIG6_EXPECTED on the predicted side."""
+    out = {}
+    for i, (pair, sign) in enumerate(ch.FIG6_EXPECTED.items()):
+        rho = 0.6 * sign if i < sign_ok else 0.05 * sign
+        half = 0.1 if i < sign_ok else 0.2
+        out[pair] = {"rho": rho, "lo": rho - half, "hi": rho + half}
+    return out
+
+
+def test_c15_reproduced():
+    v = ch.verdict_c15(_corr(6), 0.5, n_inits=100)
+    assert v.verdict == "reproduced" and "entropy-curvature +0.60" in v.measured
+
+
+def test_c15_partly_some_intervals_or_bound():
+    v = ch.verdict_c15(_corr(4), 0.5, n_inits=100)
+    assert v.verdict == "partly" and "curvature-grad_norm rho -0.05 [-0.25, +0.15]" in v.why
+    v = ch.verdict_c15(_corr(6), -0.01, n_inits=100)
+    assert v.verdict == "partly" and "below K log K by 0.01" in v.why
+    # a rounding-level deficit counts as the bound holding
+    assert ch.verdict_c15(_corr(6), -1e-12, n_inits=100).verdict == "reproduced"
+
+
+def test_c15_not_reproduced():
+    v = ch.verdict_c15(_corr(2), 0.5, n_inits=100)
+    assert v.verdict == "not reproduced" and v.why.count("rho") == 4
