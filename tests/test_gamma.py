@@ -233,3 +233,16 @@ def test_other_bad_inputs():
         logit_gradient_stats(torch.ones(1, 4, 5))
     with pytest.raises(ValueError, match="non-finite"):
         logit_gradient_stats(torch.full((2, 2, 2), float("inf")))
+
+
+def test_trace_shares_one_home_without_cancellation():
+    """trace_shares: Tr M(p^mu) / sum Tr M, exact where one p_k is within rounding of 1."""
+    from goldilocks_nb.curvature.gamma import trace_shares
+
+    p = torch.tensor([[0.5, 0.5, 0.0], [1 - 2e-20, 1e-20, 1e-20], [1.0, 0.0, 0.0]],
+                     dtype=torch.float64)
+    s = trace_shares(p)
+    # Tr M = sum_k p_k (1 - p_k): 0.5 for row 0, ~4e-20 for row 1 (1 - p_0 rounds to 0)
+    assert float(s[1]) == pytest.approx(4e-20 / (0.5 + 4e-20), rel=1e-12)
+    assert float(s[2]) == 0.0 and float(s.sum()) == pytest.approx(1.0)
+    assert torch.isnan(trace_shares(torch.eye(3, dtype=torch.float64))).all()

@@ -30,6 +30,7 @@ from goldilocks_nb.curvature.gamma import (
     gamma_p,
     p_s_eps,
     softmax_hessian,
+    trace_shares,
 )
 from goldilocks_nb.functional import Params, logits, scale_params
 from goldilocks_nb.models import homogeneity_degree
@@ -309,14 +310,11 @@ def pre_collapse_scan(
         except ValueError:  # zero matrix (softmax one-hot in float64): undefined
             return float("nan")
 
-    off = 1 - torch.eye(z.shape[1], dtype=z.dtype, device=z.device)
     out = []
     for a, (G, Ht) in zip(alphas, splits):
         p = torch.softmax(a**L * z / temperature, dim=1)
-        H = (-torch.special.xlogy(p, p).sum(1)).clamp_min(0)  # no -0.0
+        H, shares = entropy(p), trace_shares(p)
         mu = int(H.argmax())
-        tr_each = (p * (p @ off)).sum(1)  # Tr(diag(p) - p p^T) per sample, no cancellation
-        total = float(tr_each.sum())
         out.append({
             "alpha": a,
             "entropies": H.cpu().numpy(),
@@ -326,7 +324,7 @@ def pre_collapse_scan(
             "h_norm": float(torch.linalg.matrix_norm(Ht, ord=2)),
             "least_confident": mu,
             "eps_least": float(p[mu].sort(descending=True).values[1]),
-            "share_least": float(tr_each[mu]) / total if total > 0 else float("nan"),
+            "share_least": float(shares[mu]),
             "p_least": p[mu].cpu().numpy(),
         })
     return out

@@ -38,7 +38,7 @@ from goldilocks_nb.curvature import (
     random_subspace,
 )
 from goldilocks_nb.curvature._checks import check_num_directions
-from goldilocks_nb.curvature.gamma import softmax_hessian
+from goldilocks_nb.curvature.gamma import softmax_hessian, trace_shares
 from goldilocks_nb.curvature.gauss_newton import gauss_newton_from_jacobian
 from goldilocks_nb.functional import Params, check_alpha, check_temperature, logits
 from goldilocks_nb.models import homogeneity_degree
@@ -173,12 +173,9 @@ def top_sample_share(probs: torch.Tensor) -> float:
 
     Near ``1/N`` the batch average that Eq. 7 takes over residuals is well populated; near 1
     one sample carries the whole G-term (the pre-collapse regime of App. C-D). ``nan`` when
-    every output is one-hot.
+    every output is one-hot. The largest of :func:`~goldilocks_nb.curvature.gamma.trace_shares`.
     """
-    p = torch.as_tensor(probs, dtype=torch.float64)
-    tr = (p * (1 - p)).sum(-1)
-    total = float(tr.sum())
-    return float(tr.max()) / total if total > 0 else float("nan")
+    return float(trace_shares(probs).max())
 
 
 def logit_model_sweep(model: nn.Module, params: Params, X: torch.Tensor, *,

@@ -43,6 +43,7 @@ __all__ = [
     "logit_gradient_stats",
     "p_s_eps",
     "softmax_hessian",
+    "trace_shares",
 ]
 
 PROB_TOL = 1e-6
@@ -152,6 +153,30 @@ def entropy(probs: torch.Tensor | list | tuple) -> torch.Tensor:
     p = _as_probs(probs)
     h = (-torch.special.xlogy(p, p).sum(dim=1)).clamp_min(0)  # no -0.0
     return h[0] if single else h
+
+
+def trace_shares(probs: torch.Tensor | list | tuple) -> torch.Tensor:
+    """Each sample's share of ``Tr sum_mu M(p^mu)``: ``Tr M(p^mu) / sum_nu Tr M(p^nu)``.
+
+    ``Tr M(p) = sum_k p_k (1 - p_k)`` is evaluated as ``sum_k p_k sum_{j != k} p_j``, which
+    has no cancellation when one ``p_k`` is within rounding of 1 (the pre-collapse regime of
+    App. C-D, where the few samples that are not yet one-hot carry the whole G-term).
+
+    Args:
+        probs: ``(K,)`` or ``(N, K)``.
+
+    Returns:
+        ``(N,)`` float64 tensor summing to 1; all ``nan`` when every row is one-hot.
+
+    Example:
+        >>> trace_shares(torch.tensor([[0.5, 0.5], [1.0, 0.0]]))
+        tensor([1., 0.], dtype=torch.float64)
+    """
+    p = _as_probs(probs)
+    off = 1 - torch.eye(p.shape[1], dtype=p.dtype, device=p.device)
+    tr = (p * (p @ off)).sum(dim=1)
+    total = tr.sum()
+    return tr / total if bool(total > 0) else torch.full_like(tr, float("nan"))
 
 
 def p_s_eps(S: int, eps: float, K: int | None = None) -> torch.Tensor:

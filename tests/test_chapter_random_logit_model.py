@@ -1,0 +1,289 @@
+"""Chapter 02 contract: declared parameters, the notebook's parameters cell, verdict branches."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from goldilocks_nb.chapters import params_class
+from goldilocks_nb.chapters import random_logit_model as ch
+from goldilocks_nb.contract import ParameterError
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "02_random_logit_model.ipynb"
+
+
+def notebook_parameters() -> dict:
+    """The assignments of the notebook's ``parameters``-tagged cell, literally evaluated."""
+    nb = json.loads(NOTEBOOK.read_text())
+    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(cells) == 1, "exactly one cell tagged 'parameters'"
+    out = {}
+    for node in ast.parse("".join(cells[0]["source"])).body:
+        assert isinstance(node, ast.Assign) and len(node.targets) == 1, ast.dump(node)
+        out[node.targets[0].id] = ast.literal_eval(node.value)
+    return out
+
+
+def test_registry_maps_notebook_to_params():
+    assert params_class("02_random_logit_model") is ch.Params
+
+
+def test_notebook_parameters_equal_declared_defaults():
+    cell = notebook_parameters()
+    defaults = ch.Params().as_dict()
+    assert cell == defaults
+    assert set(cell) == set(ch.Params.names())
+
+
+def test_parameters_cell_has_no_inline_comments():
+    nb = json.loads(NOTEBOOK.read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    for line in "".join(cell["source"]).splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            assert "#" not in line, f"inline comment on an assignment: {line!r}"
+
+
+@pytest.mark.parametrize("name, value", [
+    ("dtype", "float16"),
+    ("dataset", "cifar10"),
+    ("n_samples", 5),
+    ("n_samples", 100.0),
+    ("model_seed", -1),
+    ("data_seed", 1.5),
+    ("d", 0),
+    ("d", 300_000),
+    ("seeds", []),
+    ("seeds", [0, 0]),
+    ("seeds", [-1]),
+    ("seeds", [0.5]),
+    ("temperature", 0.0),
+    ("temperature", float("nan")),
+    ("alpha_grid", [1.0, 0.1, 5]),
+    ("alpha_grid", [0.1, 10.0, 2]),
+    ("alpha_grid", [0.1, 10.0]),
+    ("alpha_grid", [0.1, 10.0, 4.5]),
+    ("d_values", [5]),
+    ("d_values", [10, 5]),
+    ("d_values", [0, 5]),
+    ("d_values", [5, 300_000]),
+    ("d_alphas", []),
+    ("d_alphas", [1.0, -2.0]),
+    ("gap_tolerance", 0.0),
+    ("gap_tolerance", 1.5),
+    ("corr_threshold", -0.1),
+    ("torch_threads", -1),
+    ("device", "tpu"),
+    ("assumption_alphas", []),
+    ("assumption_alphas", [0.0]),
+    ("cifar_dataset", "fashion-mnist"),
+    ("lenet5_dtype", "float16"),
+    ("lenet5_n_samples", 5),
+    ("lenet5_alpha_grid", [1.0, 1.0, 5]),
+    ("n_priors", 2),
+    ("prior_pool", 5),
+    ("prior_subset_size", 51),
+    ("prior_subset_size", 5),
+    ("slope_tolerance", 0.0),
+    ("r2_min", 1.0),
+    ("align_n", 5),
+    ("align_n", 400),
+    ("align_inits", []),
+    ("align_inits", [1, 1]),
+    ("align_alphas", [0.01, 0.1]),
+    ("align_alphas", [1.0, 2.0]),
+    ("align_alphas", [1.0, -0.01]),
+    ("imbalances", [10.0]),
+    ("imbalances", [1.0, 0.5]),
+    ("cos_high", 1.0),
+    ("cos_low", 0.8),
+    ("fig6_inits", 3),
+    ("fig6_n", 2),
+    ("fig6_d", 0),
+    ("fig6_d", 70_000),
+    ("n_boot", 10),
+    ("ci_level", 1.0),
+])
+def test_bad_parameter_is_refused_with_its_name(name, value):
+    with pytest.raises(ParameterError, match=f"parameter '{name}[\\['[]"):
+        ch.Params(**{name: value})
+
+
+def test_unknown_parameter_is_refused():
+    with pytest.raises(ParameterError, match="unknown parameter.*'n_sample'"):
+        ch.Params.from_mapping({"n_sample": 100}, source="profiles/default.yml")
+
+
+def test_params_defaults_valid_and_derived_values():
+    p = ch.Params()
+    assert p.alphas.shape == (17,) and p.alphas[0] == pytest.approx(0.01)
+    assert p.torch_dtype is ch.DTYPES["float64"]
+    assert dataclasses.replace(p, d=10).d == 10
+
+
+# ----------------------------------------------------------------------------- C6
+
+ALPHA = np.logspace(-2, 2, 9)
+
+
+def _curves(true_mean, pred_mean, seeds=3):
+    spread = np.linspace(-0.01, 0.01, seeds)[:, None]
+    return np.asarray(true_mean) + spread, np.asarray(pred_mean) + spread
+
+
+def test_c6_reproduced():
+    t = np.linspace(6.0, 2.0, ALPHA.size)
+    true, pred = _curves(t, t * 1.05)
+    v = ch.verdict_c6(ALPHA, true, pred, gap_tolerance=0.15, corr_threshold=0.9, d=50)
+    assert v.verdict == "reproduced" and v.why == ""
+    assert "d=50, 3 seeds, 9 alphas" in v.measured
+
+
+def test_c6_partly_reason_follows_numbers_overestimate():
+    t = np.linspace(6.0, 1.0, ALPHA.size)
+    true, pred = _curves(t, t + 1.0)
+    v = ch.verdict_c6(ALPHA, true, pred, gap_tolerance=0.15, corr_threshold=0.9)
+    assert v.verdict == "partly"
+    assert "overestimates it at all 9 defined alphas" in v.why
+    assert f"{v.values['agreement_all']['max_rel_gap']:.3f} is not below 0.15" in v.why
+
+
+def test_c6_partly_reason_follows_numbers_underestimate_and_mixed():
+    t = np.linspace(6.0, 2.0, ALPHA.size)
+    true, pred = _curves(t, t * 0.7)
+    v = ch.verdict_c6(ALPHA, true, pred, gap_tolerance=0.15, corr_threshold=0.9)
+    assert v.verdict == "partly" and "underestimates it at all 9" in v.why
+    t = np.linspace(10.0, 1.0, ALPHA.size)
+    pm = t * np.where(np.arange(ALPHA.size) % 2 == 0, 1.2, 0.9)
+    true, pred = _curves(t, pm)
+    v = ch.verdict_c6(ALPHA, true, pred, gap_tolerance=0.15, corr_threshold=0.9)
+    assert v.verdict == "partly" and "above it at 5 and below it at 4 of 9" in v.why
+
+
+def test_c6_not_reproduced_when_shape_differs():
+    t = np.linspace(6.0, 2.0, ALPHA.size)
+    true, pred = _curves(t, t[::-1])
+    v = ch.verdict_c6(ALPHA, true, pred, gap_tolerance=0.15, corr_threshold=0.9)
+    assert v.verdict == "not reproduced" and "does not follow the shape" in v.why
+    assert "Pearson -1.000" in v.why
+
+
+def test_c6_not_reproduced_when_correlation_undefined_and_nan_points_skipped():
+    true = np.array([[5.0, 5.0, np.nan]])
+    pred = np.array([[7.0, 7.0, np.nan]])
+    v = ch.verdict_c6([0.1, 1.0, 100.0], true, pred, gap_tolerance=0.15, corr_threshold=0.9)
+    assert v.verdict == "not reproduced" and "undefined (2 defined alphas" in v.why
+    assert "largest defined alpha = 1" in v.why
+
+
+def test_c6_without_alpha_below_one():
+    t = np.linspace(3.0, 1.0, 4)
+    v = ch.verdict_c6([2.0, 4.0, 8.0, 16.0], t[None], t[None] * 1.01, gap_tolerance=0.15,
+                      corr_threshold=0.9)
+    assert v.verdict == "reproduced" and v.values["agreement_alpha_le_1"] is None
+
+
+# ----------------------------------------------------------------------------- C7
+
+D = [5, 10, 20, 50]
+
+
+def _dim(hessian_mean, g_mean, seeds=2):
+    """(D, A=1, S) arrays from per-d means."""
+    spread = np.linspace(-0.001, 0.001, seeds)
+    h = np.asarray(hessian_mean, float)[:, None, None] + spread
+    g = np.asarray(g_mean, float)[:, None, None] + spread
+    return h, g
+
+
+def test_c7_reproduced():
+    h, g = _dim([2, 3, 4, 5], [2.1, 3.1, 4.2, 5.3])
+    v = ch.verdict_c7(D, [1.0], h, g)
+    assert v.verdict == "reproduced" and "Hessian PC 2.00 -> 3.00 -> 4.00 -> 5.00" in v.measured
+
+
+def test_c7_partly_names_the_flat_step():
+    h, g = _dim([2, 3, 2.9, 5, 6][:4], [2.1, 3.1, 4.2, 5.3])
+    h = np.concatenate([h, h[-1:] + 1])
+    g = np.concatenate([g, g[-1:] + 1])
+    v = ch.verdict_c7([*D, 100], [1.0], h, g)
+    assert v.verdict == "partly"
+    assert "Hessian at alpha=1 (3/4 steps up, Spearman 0.90)" in v.why
+
+
+def test_c7_not_reproduced():
+    h, g = _dim([5, 4, 3, 2], [2.1, 3.1, 4.2, 5.3])
+    v = ch.verdict_c7(D, [1.0], h, g)
+    assert v.verdict == "not reproduced" and "lowest Spearman -1.00 < 0.8" in v.why
+
+
+# ----------------------------------------------------------------------------- C13
+
+
+def test_c13_reproduced():
+    v = ch.verdict_c13(18.0, 17.6, 0.95, n_priors=300, slope_tolerance=0.25, r2_min=0.8)
+    assert v.verdict == "reproduced" and "ratio 1.023" in v.measured
+
+
+def test_c13_partly_low_r2_or_wrong_slope():
+    v = ch.verdict_c13(16.2, 17.6, 0.15, n_priors=20, slope_tolerance=0.25, r2_min=0.8)
+    assert v.verdict == "partly" and "R^2 0.150 < 0.8" in v.why and "slope" not in v.why
+    v = ch.verdict_c13(310.0, 17.6, 0.95, n_priors=20, slope_tolerance=0.25, r2_min=0.8)
+    assert v.verdict == "partly" and "1661% above the prediction" in v.why
+
+
+def test_c13_not_reproduced():
+    v = ch.verdict_c13(5.0, 17.6, 0.1, n_priors=20, slope_tolerance=0.25, r2_min=0.8)
+    assert v.verdict == "not reproduced"
+    assert "R^2 0.100" in v.why and "72% below" in v.why
+
+
+# ----------------------------------------------------------------------------- C14
+
+
+def test_c14_branches():
+    kw = dict(small_alpha=0.01, n_inits=3, cos_high=0.7, cos_low=0.3)
+    v = ch.verdict_c14(0.75, 0.05, **kw)
+    assert v.verdict == "reproduced"
+    v = ch.verdict_c14(0.41, 0.05, **kw)
+    assert v.verdict == "partly" and "mean cosine 0.41 <= 0.7" in v.why
+    v = ch.verdict_c14(0.8, 0.45, **kw)
+    assert v.verdict == "partly" and "|cosine| 0.45 >= 0.3" in v.why
+    v = ch.verdict_c14(0.2, 0.5, **kw)
+    assert v.verdict == "not reproduced" and "0.20" in v.why and "0.50" in v.why
+
+
+# ----------------------------------------------------------------------------- C15
+
+
+def _corr(sign_ok: int):
+    """Correlations with the first ``sign_ok`` of FIG6_EXPECTED on the predicted side."""
+    out = {}
+    for i, (pair, sign) in enumerate(ch.FIG6_EXPECTED.items()):
+        rho = 0.6 * sign if i < sign_ok else 0.05 * sign
+        half = 0.1 if i < sign_ok else 0.2
+        out[pair] = {"rho": rho, "lo": rho - half, "hi": rho + half}
+    return out
+
+
+def test_c15_reproduced():
+    v = ch.verdict_c15(_corr(6), 0.5, n_inits=100)
+    assert v.verdict == "reproduced" and "entropy-curvature +0.60" in v.measured
+
+
+def test_c15_partly_some_intervals_or_bound():
+    v = ch.verdict_c15(_corr(4), 0.5, n_inits=100)
+    assert v.verdict == "partly" and "curvature-grad_norm rho -0.05 [-0.25, +0.15]" in v.why
+    v = ch.verdict_c15(_corr(6), -0.01, n_inits=100)
+    assert v.verdict == "partly" and "below K log K by 0.01" in v.why
+    # a rounding-level deficit counts as the bound holding
+    assert ch.verdict_c15(_corr(6), -1e-12, n_inits=100).verdict == "reproduced"
+
+
+def test_c15_not_reproduced():
+    v = ch.verdict_c15(_corr(2), 0.5, n_inits=100)
+    assert v.verdict == "not reproduced" and v.why.count("rho") == 4
