@@ -242,6 +242,14 @@ def _initial_points(
     return out
 
 
+def _effective_rate(eta0: float, alpha: float, degree: int) -> float:
+    """Section 5's ``eta0 * alpha^(2 - L)`` (``inf`` when it overflows)."""
+    try:
+        return eta0 * alpha ** (2 - degree)
+    except OverflowError:
+        return math.inf
+
+
 def make_problem(
     model: nn.Module,
     train: Any,
@@ -401,7 +409,7 @@ def make_problem(
                         eta0=e,
                         seed=s,
                         seed_index=i,
-                        lr=e * a ** (2 - degree),
+                        lr=_effective_rate(e, a, degree),
                         key=run_key(problem, a, e, i),
                     )
                 )
