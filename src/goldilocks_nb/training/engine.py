@@ -158,12 +158,16 @@ def _train_batch(
     y_test = problem.y_test.to(dev) if problem.y_test is not None else None
     shapes = problem.shapes
     t0 = items[0].step
-    theta = torch.stack([it.theta.to(device=dev, dtype=dtype) for it in items])
+    R = len(items)
+    flat = torch.stack([it.theta.to(device=dev, dtype=dtype) for it in items])
+    # parameters live as one (R, *shape) tensor per name; flat (R, P) copies only for logs
+    theta = {k: v.clone() for k, v in unflatten_batch(flat, shapes).items()}
+    del flat
     theta_start = torch.stack(
         [it.config.alpha * problem.theta0[it.config.seed_index] for it in items]
     ).to(device=dev, dtype=dtype)
     lr = torch.tensor([it.config.lr for it in items], dtype=dtype, device=dev)
-    computed = [0] * len(items)
+    computed = [0] * R
 
     def objective(p, labels):
         z = functional_call(model, {**p, **buffers}, (X,))
@@ -179,30 +183,35 @@ def _train_batch(
     out: list[RunResult] = []
     labels_fixed = _labels_at(problem, items, -1, dev) if problem.labels == "random-fixed" else None
 
+    def flat_params() -> torch.Tensor:
+        return torch.cat([theta[k].reshape(len(items), -1) for k in shapes], dim=1)
+
     for t in range(t0, problem.steps + 1):
         if store is not None and t > t0 and t % problem.checkpoint_every == 0:
-            cpu = theta.cpu()
+            cpu = flat_params().cpu()
             for r, it in enumerate(items):
                 store.save(it.config.key, {"status": "running", "step": t, "params": cpu[r],
                                            "rows": it.rows, "diverged_step": None})
         if problem.labels == "true":
             labels = None
-            g, (loss, z) = step_shared(unflatten_batch(theta, shapes), y)
+            g, (loss, z) = step_shared(theta, y)
         else:
             labels = labels_fixed if labels_fixed is not None else _labels_at(
                 problem, items, t, dev)
-            g, (loss, z) = step_own(unflatten_batch(theta, shapes), labels)
-        gflat = torch.cat([g[k].reshape(len(items), -1) for k in shapes], dim=1)
-        finite = (torch.isfinite(loss) & torch.isfinite(theta).all(dim=1)).tolist()
+            g, (loss, z) = step_own(theta, labels)
+        finite = _finite_runs(loss, theta)
         last = t == problem.steps
         regular = t % problem.log_every == 0 or last or t in sharp_set
         if regular or not all(finite):
-            _log(problem, items, t, theta, theta_start, gflat, loss, z, labels, lr, finite,
-                 regular, model, X, y, X_test, y_test, test_logits, t in sharp_set, sharp_cache)
+            theta_flat = flat_params()
+            gflat = torch.cat([g[k].reshape(len(items), -1) for k in shapes], dim=1)
+            _log(problem, items, t, theta_flat, theta_start, gflat, loss, z, labels, lr,
+                 finite, regular, model, X, y, X_test, y_test, test_logits, t in sharp_set,
+                 sharp_cache)
         computed = [n + 1 for n in computed]
         finished = [last or not f for f in finite]
         if any(finished):
-            cpu = theta.cpu()
+            cpu = flat_params().cpu()
             for r, it in enumerate(items):
                 if finished[r]:
                     div = None if finite[r] else t
@@ -215,7 +224,10 @@ def _train_batch(
             progress(len(items) if not last else 0, sum(finished))
         if last:
             break
-        theta = theta - lr[:, None] * gflat
+        for k in shapes:
+            rate = lr.view(-1, *([1] * (theta[k].ndim - 1)))
+            theta[k] = theta[k] - rate * g[k]
+        del g
         if any(finished):
             keep = [r for r, f in enumerate(finished) if not f]
             if not keep:
@@ -223,10 +235,28 @@ def _train_batch(
             idx = torch.tensor(keep, device=dev)
             items = [items[r] for r in keep]
             computed = [computed[r] for r in keep]
-            theta, theta_start, lr = theta[idx], theta_start[idx], lr[idx]
+            theta = {k: v[idx] for k, v in theta.items()}
+            theta_start, lr = theta_start[idx], lr[idx]
             if labels_fixed is not None:
                 labels_fixed = labels_fixed[idx]
     return out
+
+
+def _finite_runs(loss: torch.Tensor, theta: dict[str, torch.Tensor]) -> list[bool]:
+    """Per run: loss and every parameter finite.
+
+    A cheap test first (the sum of a row is finite when all its entries are, barring
+    overflow of the sum itself); rows that fail it get the exact element-wise test.
+    """
+    R = loss.shape[0]
+    sums = sum(v.reshape(R, -1).sum(dim=1) for v in theta.values())
+    ok = (torch.isfinite(loss) & torch.isfinite(sums)).tolist()
+    if all(ok):
+        return ok
+    exact = torch.isfinite(loss)
+    for v in theta.values():
+        exact &= torch.isfinite(v.reshape(R, -1)).all(dim=1)
+    return exact.tolist()
 
 
 def _digest(*tensors: torch.Tensor) -> str:
