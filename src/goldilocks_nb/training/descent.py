@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.func import grad_and_value
 
-from .functional import (
+from ..functional import (
     Params,
     check_alpha,
     check_temperature,
@@ -38,7 +38,7 @@ from .functional import (
     loss,
     scale_params,
 )
-from .models import homogeneity_degree
+from ..models import homogeneity_degree
 
 __all__ = [
     "Trajectory",

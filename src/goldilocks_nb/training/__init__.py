@@ -1,0 +1,66 @@
+"""Training engine of Section 5: full-batch gradient descent over whole grids.
+
+- :mod:`.descent`: functional gradient descent for one run and Section 3's trajectory
+  equivalence (used by chapter 01).
+- :mod:`.grid`: grid validation, initial points ``alpha * theta_0`` and run keys.
+- :mod:`.rules`: update rules (gradient descent, the USO model of App. E), random labels,
+  restarts at a rescaled parameter vector.
+- :mod:`.metrics`: the logged statistics (loss, accuracy, norms, alignments, entropy, zero
+  logits).
+- :mod:`.engine`: the batched loop over a chunk of configurations.
+- :mod:`.store`: the atomic, key-checked run store behind resuming.
+- :mod:`.grid_run`: :func:`train_grid`, in-process or on Dask.
+- :mod:`.probe`: the linear probe on penultimate features (Fig. 12 left).
+"""
+
+from .descent import (
+    Trajectory,
+    effective_learning_rate,
+    gradient_descent,
+    gradient_descent_steps,
+    loss_and_gradient,
+    trajectory_equivalence,
+)
+from .engine import LOG_COLUMNS, RunResult, run_chunk
+from .grid import Problem, RunConfig, make_problem, run_key
+from .grid_run import EXECUTORS, GridResult, train_grid
+from .probe import ProbeResult, linear_probe, penultimate_features
+from .rules import (
+    LABEL_MODES,
+    RULES,
+    random_labels,
+    restart_params,
+    update_objective,
+    uso_coefficients,
+)
+from .store import RunStore, StoreError
+
+__all__ = [
+    "EXECUTORS",
+    "LABEL_MODES",
+    "LOG_COLUMNS",
+    "GridResult",
+    "Problem",
+    "ProbeResult",
+    "RULES",
+    "RunConfig",
+    "RunResult",
+    "RunStore",
+    "StoreError",
+    "Trajectory",
+    "effective_learning_rate",
+    "gradient_descent",
+    "gradient_descent_steps",
+    "linear_probe",
+    "loss_and_gradient",
+    "make_problem",
+    "penultimate_features",
+    "random_labels",
+    "restart_params",
+    "run_chunk",
+    "run_key",
+    "train_grid",
+    "trajectory_equivalence",
+    "update_objective",
+    "uso_coefficients",
+]

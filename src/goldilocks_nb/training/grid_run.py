@@ -1,0 +1,366 @@
+"""Train a whole ``(alpha, eta0, seed)`` grid (Section 5): in-process or on a Dask cluster.
+
+:func:`train_grid` validates the grid (:func:`.grid.make_problem`), reads the runs that a
+results cache already holds, splits the others into chunks of configurations and trains
+each chunk as one batched computation (:func:`.engine.run_chunk`), in this process or as
+Dask tasks. The logs come back as one tidy :class:`pandas.DataFrame`.
+
+Scaling out with Dask
+---------------------
+``executor="dask"`` with no ``dask_address`` starts a ``distributed.LocalCluster`` of
+``dask_workers`` single-threaded worker processes for the call. To use a running cluster,
+pass its scheduler address (``dask_address="tcp://host:8786"``) or a ``distributed.Client``.
+Each task is one chunk; results go through the same cache (``cache_dir`` must then be a
+folder every worker can write, e.g. on a shared file system), so a cluster run resumes too.
+
+On a SLURM machine, ``dask-jobqueue`` starts the workers as batch jobs::
+
+    from dask_jobqueue import SLURMCluster
+    from distributed import Client
+
+    cluster = SLURMCluster(
+        queue="gpu", cores=8, processes=1, memory="32GB", walltime="04:00:00",
+        job_extra_directives=["--gres=gpu:1"],
+        job_script_prologue=["source /path/to/.venv/bin/activate"],
+    )
+    cluster.scale(jobs=4)            # four SLURM jobs, one worker each
+    client = Client(cluster)         # or print(cluster.scheduler_address)
+    result = train_grid(..., executor="dask", dask_address=client,
+                        cache_dir="/shared/scratch/goldilocks-cache", device="auto")
+
+or, for the book's notebooks, start the cluster in a Python session that stays alive and
+pass its ``cluster.scheduler_address`` (``tcp://...:8786``) as the chapter's Dask address.
+The workers need this package importable (the same virtual environment).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import torch
+from torch.func import functional_call
+
+from ..functional import Params
+from ..notebook import resolve_device
+from .engine import LOG_COLUMNS, RunResult, run_chunk
+from .grid import Problem, RunConfig, make_problem, unflatten_batch
+from .rules import update_objective
+from .store import RunStore
+
+__all__ = ["EXECUTORS", "GridResult", "train_grid"]
+
+EXECUTORS = ("local", "dask")
+
+
+@dataclass
+class GridResult:
+    """The logs and final parameters of a trained grid.
+
+    Attributes:
+        log: one row per run and logged step: ``run, alpha, eta0, seed, lr, step``, then
+            :data:`goldilocks_nb.training.engine.LOG_COLUMNS` and ``diverged``.
+        runs: one row per run: ``run, alpha, eta0, seed, lr, diverged, diverged_step``
+            (``-1`` when it did not diverge), ``final_step``, ``computed_steps`` (gradient
+            evaluations done by this call; 0 for runs read from the cache) and ``key``.
+        params: final flat parameters of each run (CPU), by run index.
+        shapes: parameter names and shapes (to unflatten).
+        meta: the shared settings (steps, temperature, rule, labels, degree, dtype, data
+            source).
+    """
+
+    log: pd.DataFrame
+    runs: pd.DataFrame
+    params: list[torch.Tensor]
+    shapes: dict[str, tuple[int, ...]]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def final_params(self, run: int) -> Params:
+        """The final parameters of run ``run`` as ``{name: tensor}``."""
+        return unflatten_batch(self.params[run], self.shapes)
+
+
+def _check_executor(executor: str, dask_workers: int, dask_timeout: float) -> None:
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    if isinstance(dask_workers, bool) or not isinstance(dask_workers, int) or dask_workers < 1:
+        raise ValueError(f"dask_workers must be an integer >= 1, got {dask_workers!r}")
+    t = float(dask_timeout)
+    if not math.isfinite(t) or t <= 0:
+        raise ValueError(f"dask_timeout must be a finite number of seconds > 0, "
+                         f"got {dask_timeout!r}")
+
+
+def _dask_client(address: Any, workers: int, timeout: float):
+    """``(client, owned)``: a client of ``address`` or of a new LocalCluster (owned)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "executor='dask' needs the optional dependencies dask and distributed: "
+            "pip install 'goldilocks-nb[dask]'"
+        ) from exc
+    if address is None:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        return Client(cluster), True
+    if isinstance(address, Client):
+        return address, False
+    if not isinstance(address, str) or "://" not in address:
+        raise ValueError(
+            f"dask_address must be a scheduler address like 'tcp://host:8786' or a "
+            f"distributed.Client, got {address!r}"
+        )
+    try:
+        return Client(address, timeout=f"{timeout}s"), True
+    except (OSError, TimeoutError) as exc:
+        raise ConnectionError(
+            f"no Dask scheduler answers at {address!r} within {timeout:g} s "
+            f"({type(exc).__name__}: {exc}); start one (e.g. `dask scheduler`, or a "
+            "dask_jobqueue.SLURMCluster) or leave dask_address unset for a LocalCluster"
+        ) from exc
+
+
+def _memory_budget(dev: torch.device) -> int:
+    if dev.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(dev)
+        return int(0.5 * free)
+    try:
+        with open("/proc/meminfo") as fh:
+            info = {line.split(":")[0]: line.split()[1] for line in fh}
+        return int(0.25 * int(info["MemAvailable"]) * 1024)
+    except (OSError, KeyError, ValueError):  # pragma: no cover - non-Linux
+        return 2 * 1024**3
+
+
+def estimate_run_bytes(problem: Problem) -> int:
+    """Rough memory of one run in a batch: saved activations for the whole batch, plus
+    a few parameter-sized buffers (parameters, start point, gradient, update)."""
+    model, X = problem.model, problem.X
+    params = {k: v.clone().requires_grad_(True)
+              for k, v in unflatten_batch(problem.theta0[0], problem.shapes).items()}
+    saved = []
+
+    def count(n: int) -> int:
+        total = 0
+
+        def pack(t):
+            nonlocal total
+            total += t.numel() * t.element_size()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            z = functional_call(model, params, (X[:n],))
+            obj, _ = update_objective(z, problem.y[:n], rule=problem.rule,
+                                      temperature=problem.temperature,
+                                      num_classes=problem.num_classes)
+        saved.append(obj)
+        return total
+
+    per_sample = max(count(2) - count(1), 0)
+    n = max(X.shape[0], 0 if problem.X_test is None else problem.X_test.shape[0])
+    p_bytes = problem.theta0[0].numel() * problem.theta0[0].element_size()
+    return 2 * per_sample * n + 8 * p_bytes
+
+
+def _chunks(configs: list[RunConfig], size: int) -> list[list[RunConfig]]:
+    return [configs[i : i + size] for i in range(0, len(configs), size)]
+
+
+def train_grid(
+    model: torch.nn.Module,
+    train: Any,
+    test: Any = None,
+    *,
+    alphas: Sequence[float],
+    eta0s: Sequence[float],
+    seeds: Sequence[int] = (0,),
+    steps: int,
+    temperature: float = 1.0,
+    rule: str = "gd",
+    labels: str = "true",
+    degree: int | None = None,
+    log_every: int = 1,
+    sharpness_steps: Sequence[int] = (0,),
+    sharpness_tol: float = 1e-6,
+    checkpoint_every: int | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: str = "auto",
+    chunk_size: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    executor: str = "local",
+    dask_address: Any = None,
+    dask_workers: int = 2,
+    dask_timeout: float = 5.0,
+    init_params: Sequence[Params] | None = None,
+    restart_from: Sequence[Params] | None = None,
+    progress: bool = True,
+) -> GridResult:
+    """Full-batch gradient descent over a grid of ``(alpha, eta0, seed)`` (Section 5).
+
+    Every configuration starts from ``alpha * theta_0(seed)`` (Kaiming-normal from the
+    seed, the paper's initialisation) and follows its update rule with the effective rate
+    ``eta = eta0 * alpha^(2 - L)`` at temperature ``T`` (Section 5, Figures 8, 9, 11, 12).
+    All configurations of a chunk are trained as one batched computation; a diverging run
+    (non-finite loss or parameters) is logged and stopped at that step.
+
+    Args:
+        model: the architecture (its parameters are not used and never written to).
+        train: the training split, a :class:`goldilocks_nb.data.Dataset` or ``(X, y)``.
+        test: the held-out split (same classes), or ``None`` (test columns are NaN).
+        alphas: initialisation scales ``> 0``.
+        eta0s: base learning rates ``> 0``.
+        seeds: initialisation seeds (integers); random labels are seeded by them too.
+        steps: gradient steps ``>= 1``.
+        temperature: softmax temperature ``T > 0`` (1 in Section 5).
+        rule: ``"gd"`` (gradient descent) or ``"uso"`` (the uniform-softmax-output model of
+            App. E, :mod:`.rules`).
+        labels: ``"true"``, ``"random-fixed"`` or ``"random-redrawn"`` (C22).
+        degree: homogeneity degree ``L`` (default ``model.degree``).
+        log_every: log every this many steps (and always at the end).
+        sharpness_steps: steps at which ``||H||_2`` is computed (Lanczos, largest
+            magnitude); ``(0,)`` gives Figure 8 right's ``eta ||H||_2``. ``()`` for none.
+        sharpness_tol: relative tolerance of that Lanczos.
+        checkpoint_every: steps between checkpoints in the cache (default
+            ``max(log_every, min(1000, steps))``).
+        dtype: ``torch.float32`` or ``torch.float64``.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda[:i]"``.
+        chunk_size: configurations per batched chunk (default: as many as fit in half the
+            free GPU memory or a quarter of the available RAM; with Dask at most
+            ``ceil(runs / dask_workers)``).
+        cache_dir: results cache folder: finished runs are read from it, unfinished ones
+            resume from their last checkpoint; ``None`` keeps everything in memory.
+        executor: ``"local"`` (this process) or ``"dask"``.
+        dask_address: ``None`` (a LocalCluster for this call), a scheduler address
+            ``"tcp://host:8786"``, or a ``distributed.Client``.
+        dask_workers: worker processes of that LocalCluster.
+        dask_timeout: seconds to wait for a scheduler at ``dask_address``.
+        init_params: explicit unscaled ``theta_0`` per seed (instead of Kaiming).
+        restart_from: per seed, parameters whose direction is kept and whose norm is set
+            to that of the seed's Kaiming ``theta_0`` (Fig. 11 right,
+            :func:`.rules.restart_params`); ``alpha`` then scales that point.
+        progress: show a ``tqdm.auto`` bar (runs done / total, steps per second).
+
+    Returns:
+        A :class:`GridResult` (``.log`` is the tidy table).
+
+    Raises:
+        ValueError: a bad argument (before any training; nothing cached is touched).
+        ConnectionError: no Dask scheduler answers at ``dask_address``.
+        goldilocks_nb.training.store.StoreError: a cache file holds another run's key.
+    """
+    _check_executor(executor, dask_workers, dask_timeout)
+    dev = resolve_device(device)
+    if chunk_size is not None and (
+        isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
+    ):
+        raise ValueError(f"chunk_size must be an integer >= 1 or None, got {chunk_size!r}")
+    problem, configs = make_problem(
+        model, train, test, alphas=alphas, eta0s=eta0s, seeds=seeds, steps=steps,
+        temperature=temperature, rule=rule, labels=labels, degree=degree,
+        log_every=log_every, sharpness_steps=sharpness_steps,
+        checkpoint_every=checkpoint_every, dtype=dtype, sharpness_tol=sharpness_tol,
+        init_params=init_params, restart_from=restart_from,
+    )
+    cache = None if cache_dir is None else str(cache_dir)
+    client, owned = (None, False)
+    if executor == "dask":
+        client, owned = _dask_client(dask_address, dask_workers, float(dask_timeout))
+    try:
+        results = _execute(problem, configs, cache, device, dev, chunk_size, executor,
+                           client, dask_workers, progress)
+    finally:
+        if owned:
+            cluster = client.cluster
+            client.close()
+            if cluster is not None and dask_address is None:
+                cluster.close()
+    return _assemble(problem, configs, results)
+
+
+def _execute(problem, configs, cache, device, dev, chunk_size, executor, client, workers,
+             progress) -> dict[int, RunResult]:
+    from tqdm.auto import tqdm
+
+    results: dict[int, RunResult] = {}
+    todo = []
+    if cache is not None:
+        store = RunStore(cache)
+        for c in configs:
+            record = store.load(c.key)
+            if record is not None and record["status"] == "done":
+                results[c.run] = RunResult(c, list(record["rows"]), record["params"],
+                                           record["diverged_step"])
+            else:
+                todo.append(c)
+    else:
+        todo = list(configs)
+    if chunk_size is None:
+        per_run = max(estimate_run_bytes(problem), 1)
+        chunk_size = max(1, min(len(configs), _memory_budget(dev) // per_run))
+        if executor == "dask":
+            chunk_size = max(1, min(chunk_size, math.ceil(len(todo) / max(workers, 1))))
+    chunks = _chunks(todo, chunk_size)
+    bar = tqdm(total=len(configs), initial=len(results), unit="run", disable=not progress,
+               desc="training grid")
+    started, steps_done = time.perf_counter(), 0
+
+    def tick(run_steps: int, runs_finished: int) -> None:
+        nonlocal steps_done
+        steps_done += run_steps
+        if runs_finished:
+            bar.update(runs_finished)
+        rate = steps_done / max(time.perf_counter() - started, 1e-9)
+        bar.set_postfix_str(f"{rate:.3g} run-steps/s", refresh=bool(runs_finished))
+
+    try:
+        if executor == "local":
+            for chunk in chunks:
+                for res in run_chunk(problem, chunk, cache_dir=cache, device=device,
+                                     progress=tick):
+                    results[res.config.run] = res
+        else:
+            from distributed import as_completed
+
+            shared = client.scatter(problem, broadcast=True)
+            futures = [client.submit(run_chunk, shared, chunk, cache_dir=cache, device=device,
+                                     pure=False) for chunk in chunks]
+            for fut in as_completed(futures):
+                chunk_results = fut.result()
+                for res in chunk_results:
+                    results[res.config.run] = res
+                tick(sum(r.computed_steps for r in chunk_results), len(chunk_results))
+    finally:
+        bar.close()
+    return results
+
+
+def _assemble(problem: Problem, configs: list[RunConfig], results: dict[int, RunResult]):
+    rows, runs, params = [], [], []
+    for c in configs:
+        res = results[c.run]
+        rows.extend(res.rows)
+        params.append(res.params)
+        runs.append({
+            "run": c.run, "alpha": c.alpha, "eta0": c.eta0, "seed": c.seed, "lr": c.lr,
+            "diverged": res.diverged_step is not None,
+            "diverged_step": res.diverged_step if res.diverged_step is not None else -1,
+            "final_step": res.rows[-1]["step"] if res.rows else 0,
+            "computed_steps": res.computed_steps,
+            "key": c.key,
+        })
+    columns = ["run", "alpha", "eta0", "seed", "lr", "step", *LOG_COLUMNS, "diverged"]
+    log = pd.DataFrame(rows, columns=columns)
+    log = log.sort_values(["run", "step"], kind="stable").reset_index(drop=True)
+    meta = {
+        "steps": problem.steps, "temperature": problem.temperature, "rule": problem.rule,
+        "labels": problem.labels, "degree": problem.degree,
+        "dtype": str(problem.dtype).removeprefix("torch."),
+        "num_classes": problem.num_classes, "data_source": problem.data_source,
+    }
+    return GridResult(log, pd.DataFrame(runs), params, dict(problem.shapes), meta)
