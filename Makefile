@@ -10,14 +10,14 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
 .DELETE_ON_ERROR:
-.PHONY: book test unit nbval nbval-portable notebooks bench scorecard check clean env
+.PHONY: book test unit nbval nbval-portable notebooks bench bench-training scorecard check clean env
 
 # Idempotent environment: re-installed only when pyproject.toml changes.
 # torch and torchvision are pinned in pyproject.toml and installed in this one pip call.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,dask]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" > /dev/null
 	touch $(STAMP)
 
@@ -54,6 +54,9 @@ scorecard: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_curvature.py
+
+bench-training: $(STAMP)
+	$(PY) benchmarks/bench_training.py
 
 clean:
 	rm -rf _build book/chapters book/scorecard.md results
