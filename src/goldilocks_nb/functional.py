@@ -93,8 +93,12 @@ def check_finite(name: str, t: torch.Tensor, *, unit: str | None = None) -> None
     along dim 0 as ``unit`` (e.g. ``"X has 1 non-finite value (NaN) at sample 3"``), else
     by its index.
     """
+    if not (t.dtype.is_floating_point or t.dtype.is_complex):
+        return
+    if bool(torch.isfinite(t.sum())):  # fast path: one reduction, no mask (NaN/inf propagate)
+        return
     bad = ~torch.isfinite(t)
-    if not bool(bad.any()):
+    if not bool(bad.any()):  # finite values whose sum overflowed
         return
     n = int(bad.sum())
     n_nan = int(torch.isnan(t).sum())
