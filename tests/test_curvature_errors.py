@@ -324,3 +324,14 @@ def test_logit_overflow_and_huge_alpha_are_named(mlp):
 def test_non_finite_result_error_is_a_value_and_overflow_error():
     assert issubclass(NonFiniteResultError, ValueError)
     assert issubclass(NonFiniteResultError, OverflowError)
+
+
+def test_finite_values_whose_sum_overflows_are_accepted_and_narrowing_is_checked(bad):
+    from goldilocks_nb.functional import check_finite
+
+    check_finite("X", torch.full((3, 2), 1e308, dtype=DTYPE), unit="sample")  # sum is inf
+    model, params, X, y, R = bad
+    huge = {"fc.weight": torch.full_like(params["fc.weight"], 1e300)}
+    with pytest.raises(ValueError, match=r"params\['fc.weight'\] \(after conversion to float32\) "
+                                         r"has 18 non-finite values \(18 inf\)"):
+        g_term(model, huge, X, R.float())
