@@ -14,6 +14,7 @@ from goldilocks_nb.curvature import (
     random_subspace,
     spectral_norm,
 )
+from goldilocks_nb.curvature.metrics import UNDEFINED
 
 
 @pytest.mark.parametrize(("P", "d"), [(266200, 50), (62, 7), (10, 10)])
@@ -51,12 +52,24 @@ def test_metrics_closed_forms():
 
 
 def test_metrics_reject_bad_matrices():
-    with pytest.raises(ValueError, match="zero matrix"):
-        positive_curvature(torch.zeros(3, 3))
     with pytest.raises(ValueError, match="symmetric"):
         spectral_norm(torch.tensor([[1.0, 2.0], [0.0, 1.0]]))
     with pytest.raises(ValueError, match="square"):
         local_convexity(torch.ones(2, 3))
     with pytest.raises(ValueError, match="non-finite"):
         positive_curvature(torch.tensor([[float("nan")]]))
+
+
+def test_undefined_curvature_is_nan_everywhere():
+    """One convention (metrics.UNDEFINED): Tr/||.||_F of an exactly zero matrix is nan."""
+    assert math.isnan(positive_curvature(torch.zeros(3, 3)))
     assert math.isnan(curvature_metrics(torch.zeros(2, 2))["positive_curvature"])
+    assert math.isnan(UNDEFINED)
+
+
+def test_positive_curvature_is_scale_free_down_to_tiny_and_up_to_huge():
+    M = torch.diag(torch.tensor([3.0, -1.0, 2.0, 0.5], dtype=torch.float64))
+    ref = positive_curvature(M)
+    for scale in (1e-300, 1e-160, 1e150, 1e300):
+        assert positive_curvature(M * scale) == pytest.approx(ref, rel=1e-14)
+        assert curvature_metrics(M * scale)["positive_curvature"] == pytest.approx(ref, rel=1e-14)

@@ -24,6 +24,8 @@ Params = dict[str, torch.Tensor]
 __all__ = [
     "Params",
     "check_alpha",
+    "check_finite",
+    "check_params",
     "check_temperature",
     "cross_entropy",
     "flatten_params",
@@ -82,6 +84,75 @@ def check_temperature(temperature: float) -> float:
     if not math.isfinite(t) or t <= 0:
         raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
     return t
+
+
+def check_finite(name: str, t: torch.Tensor, *, unit: str | None = None) -> None:
+    """Raise ``ValueError`` naming ``name`` if ``t`` holds NaN or infinite values.
+
+    The message counts the non-finite values by kind and says where the first one is:
+    along dim 0 as ``unit`` (e.g. ``"X has 1 non-finite value (NaN) at sample 3"``), else
+    by its index.
+    """
+    if not (t.dtype.is_floating_point or t.dtype.is_complex):
+        return
+    if bool(torch.isfinite(t.sum())):  # fast path: one reduction, no mask (NaN/inf propagate)
+        return
+    bad = ~torch.isfinite(t)
+    if not bool(bad.any()):  # finite values whose sum overflowed
+        return
+    n = int(bad.sum())
+    n_nan = int(torch.isnan(t).sum())
+    kinds = [f"{n_nan} NaN" if n_nan else "", f"{n - n_nan} inf" if n - n_nan else ""]
+    kind = " and ".join(k for k in kinds if k)
+    if n == 1:
+        kind = "NaN" if n_nan else "inf"
+    first = tuple(int(i) for i in bad.nonzero()[0])
+    if unit is not None and t.ndim >= 1:
+        rows = int(bad.reshape(t.shape[0], -1).any(1).sum())
+        where = f"at {unit} {first[0]}"
+        if rows > 1:
+            where = f"in {rows} {unit}s, the first {where}"
+    else:
+        where = f"at index {first[0] if len(first) == 1 else first}"
+        if n > 1:
+            where = f"the first {where}"
+    plural = "value" if n == 1 else "values"
+    raise ValueError(f"{name} has {n} non-finite {plural} ({kind}) {where}")
+
+
+def check_params(model: nn.Module, params: Params) -> None:
+    """Validate ``params`` against ``model``: the same tensor names and shapes, finite values.
+
+    ``params`` may list the names in another order (it sets the ``flatten_params`` order)
+    but must hold exactly the model's parameters (``named_parameters()``).
+
+    Raises:
+        ValueError: naming the missing or extra tensors, a wrong shape, a value that is not
+            a floating-point tensor, or the tensor holding NaN / inf.
+    """
+    if not isinstance(params, dict) or not params:
+        got = "an empty dict" if isinstance(params, dict) else type(params).__name__
+        raise ValueError(f"params must be a non-empty dict {{name: tensor}}, got {got}")
+    expected = dict(model.named_parameters())
+    missing = [k for k in expected if k not in params]
+    extra = [k for k in params if k not in expected]
+    if missing or extra:
+        parts = [f"missing {', '.join(missing)}" if missing else "",
+                 f"extra {', '.join(extra)}" if extra else ""]
+        raise ValueError(
+            f"params does not match {type(model).__name__}'s parameters: "
+            f"{'; '.join(p for p in parts if p)} (expected {', '.join(expected)})"
+        )
+    for name, t in params.items():
+        if not isinstance(t, torch.Tensor) or not t.dtype.is_floating_point:
+            kind = t.dtype if isinstance(t, torch.Tensor) else type(t).__name__
+            raise ValueError(f"params[{name!r}] must be a floating-point tensor, got {kind}")
+        if t.shape != expected[name].shape:
+            raise ValueError(
+                f"params[{name!r}] has shape {tuple(t.shape)}, but the model's parameter "
+                f"has shape {tuple(expected[name].shape)}"
+            )
+        check_finite(f"params[{name!r}]", t)
 
 
 def scale_params(params: Params, alpha: float) -> Params:

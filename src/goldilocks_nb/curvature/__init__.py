@@ -15,6 +15,12 @@ One module per mathematical object:
 - :mod:`.reference`: dense brute-force versions for tests.
 
 All functions are pure in ``(model, params, batch, ...)``: the model is never written to.
+Each public function validates its inputs once, before any heavy computation (the one
+preparation step, ``_checks.prepare``: bad input raises ``ValueError`` naming the
+argument, including NaN / inf in ``X`` or ``params`` and a ``params`` dict that does not
+match the model), and a result that overflows raises :class:`NonFiniteResultError`
+naming the quantity; the positive curvature of an exactly zero matrix is ``nan``
+(:data:`.metrics.UNDEFINED`, the one convention, see :mod:`.metrics`).
 """
 
 import warnings
@@ -26,6 +32,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
     import torch._decomp.decompositions_for_jvp  # noqa: F401
 
+from ._checks import NonFiniteResultError  # noqa: E402
 from .eigen import top_eigenpairs  # noqa: E402
 from .gamma import expected_g_curvature, gamma_p, logit_gradient_stats  # noqa: E402
 from .gauss_newton import (  # noqa: E402
@@ -43,6 +50,7 @@ from .subspace import random_subspace  # noqa: E402
 from .sweep import curvature_sweep, rescaled_split  # noqa: E402
 
 __all__ = [
+    "NonFiniteResultError",
     "curvature_metrics",
     "curvature_sweep",
     "expected_g_curvature",

@@ -1,28 +1,66 @@
-"""Input validation shared by the curvature modules (private).
+"""Input validation and preparation shared by the curvature modules (private).
 
-Every public function validates its inputs here *before* any expensive computation, and
-raises :class:`ValueError` with a message that names the offending argument.
+Every public entry point of the engine starts with one call to :func:`prepare`, which
+validates ``(model, params, X, y, R, T)`` *before* any expensive computation and raises
+:class:`ValueError` naming the offending argument:
+
+- ``T``: a finite number ``> 0``;
+- ``params``: exactly the model's tensors (missing / extra names listed), their shapes,
+  finite values (:func:`goldilocks_nb.functional.check_params`);
+- ``X``: a non-empty tensor ``(N, ...)`` of finite values (the first bad sample named);
+- ``y``: integer class indices ``(N,)``;
+- ``R``: a finite ``(P, d)`` matrix with ``1 <= d <= P`` and orthonormal columns (or, for
+  Hessian-vector products, any finite block ``V`` of shape ``(P, m)``);
+
+and casts everything to one dtype (``R``'s, else the parameters') and device (the
+parameters'). Results that overflow the floating-point range despite finite inputs raise
+:class:`NonFiniteResultError` (see :func:`check_result`), never come back as NaN / inf.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import torch
+from torch import nn
 
-from goldilocks_nb.functional import Params, check_temperature
+from goldilocks_nb.functional import Params, check_finite, check_params, check_temperature
 
 __all__ = [
+    "NO_LABELS",
+    "NonFiniteResultError",
+    "Prepared",
     "batch_chunks",
     "check_batch",
+    "check_logits",
     "check_num_directions",
+    "check_result",
     "check_subspace",
     "check_symmetric",
     "check_temperature",
+    "dtype_name",
     "num_params",
     "prepare",
 ]
+
+
+class NonFiniteResultError(OverflowError, ValueError):
+    """A computed quantity left the floating-point range (inf / NaN) for finite inputs.
+
+    The message names the quantity and the reason (e.g. a temperature so small that
+    ``z / T`` overflows). Subclasses both :class:`OverflowError` and :class:`ValueError`.
+    """
+
+
+NO_LABELS = object()
+"""Default of :func:`prepare`'s ``y``: the quantity needs no labels (``y`` unchecked)."""
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """``"float64"`` for ``torch.float64`` (for messages)."""
+    return str(dtype).removeprefix("torch.")
 
 
 def num_params(params: Params) -> int:
@@ -44,13 +82,15 @@ def check_num_directions(num_params: int, d: int) -> int:
     return d
 
 
-def check_batch(X: torch.Tensor, y: torch.Tensor | None = None) -> None:
-    """Validate a batch: non-empty ``X`` of shape ``(N, ...)``, integer ``y`` of shape ``(N,)``."""
+def check_batch(X: torch.Tensor, y=NO_LABELS) -> None:
+    """Validate a batch: non-empty finite ``X`` ``(N, ...)``, integer ``y`` ``(N,)``."""
     if not isinstance(X, torch.Tensor):
         raise ValueError(f"X must be a tensor, got {type(X).__name__}")
     if X.ndim < 1 or X.shape[0] == 0:
         raise ValueError(f"empty batch: X has shape {tuple(X.shape)}")
-    if y is None:
+    if X.dtype.is_floating_point or X.dtype.is_complex:
+        check_finite("X", X, unit="sample")
+    if y is NO_LABELS:
         return
     if not isinstance(y, torch.Tensor):
         raise ValueError(f"y must be a tensor, got {type(y).__name__}")
@@ -64,25 +104,33 @@ def check_batch(X: torch.Tensor, y: torch.Tensor | None = None) -> None:
         raise ValueError(f"y must hold integer class indices, got dtype {y.dtype}")
 
 
+def _check_directions(V: torch.Tensor, num_params: int, name: str) -> None:
+    """A finite floating ``(P, m)`` matrix, ``m >= 1``, rows in ``flatten_params`` order."""
+    if not isinstance(V, torch.Tensor):
+        raise ValueError(f"{name} must be a tensor, got {type(V).__name__}")
+    if V.ndim != 2:
+        raise ValueError(f"{name} must be a (P, d) matrix, got shape {tuple(V.shape)}")
+    if not V.dtype.is_floating_point:
+        raise ValueError(f"{name} must be floating point, got dtype {V.dtype}")
+    if V.shape[0] != num_params:
+        raise ValueError(
+            f"{name} has {V.shape[0]} rows but the model has P={num_params} parameters "
+            f"({name} must be (P, d), rows in flatten_params order)"
+        )
+    if V.shape[1] < 1:
+        raise ValueError(f"{name} must have >= 1 columns, got shape {tuple(V.shape)}")
+    check_finite(name, V, unit="row")
+
+
 def check_subspace(R: torch.Tensor, num_params: int, *, tol: float | None = None) -> None:
-    """Validate a projection matrix: shape ``(P, d)``, ``1 <= d <= P``, ``R^T R = I``.
+    """Validate a projection matrix: finite, shape ``(P, d)``, ``1 <= d <= P``, ``R^T R = I``.
 
     Args:
         R: candidate basis, shape ``(P, d)``.
         num_params: the number of parameters ``P`` of the model.
         tol: maximal entry of ``|R^T R - I|``; defaults to ``sqrt(eps)`` of ``R``'s dtype.
     """
-    if not isinstance(R, torch.Tensor):
-        raise ValueError(f"R must be a tensor, got {type(R).__name__}")
-    if R.ndim != 2:
-        raise ValueError(f"R must be a (P, d) matrix, got shape {tuple(R.shape)}")
-    if not R.dtype.is_floating_point:
-        raise ValueError(f"R must be floating point, got dtype {R.dtype}")
-    if R.shape[0] != num_params:
-        raise ValueError(
-            f"R has {R.shape[0]} rows but the model has P={num_params} parameters "
-            "(R must be (P, d), rows in flatten_params order)"
-        )
+    _check_directions(R, num_params, "R")
     check_num_directions(num_params, R.shape[1])
     if tol is None:
         tol = math.sqrt(torch.finfo(R.dtype).eps)
@@ -110,31 +158,180 @@ def check_symmetric(M: torch.Tensor) -> torch.Tensor:
     return M
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Validated inputs in one dtype and on one device (see :func:`prepare`).
+
+    ``R`` holds the directions (an orthonormal ``R``, or the block ``V`` of a
+    Hessian-vector product), ``T`` the temperature (``None`` where none is involved).
+    """
+
+    params: Params
+    X: torch.Tensor
+    y: torch.Tensor | None
+    R: torch.Tensor | None
+    T: float | None
+
+    @property
+    def N(self) -> int:
+        """Number of samples."""
+        return self.X.shape[0]
+
+    @property
+    def P(self) -> int:
+        """Number of parameters."""
+        return num_params(self.params)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The computation's dtype."""
+        return self.X.dtype
+
+    def with_directions(self, R: torch.Tensor) -> Prepared:
+        """The same inputs with trusted directions ``R`` (e.g. a fresh
+        ``random_subspace``), recast to ``R``'s dtype on the parameters' device."""
+        device = self.X.device
+        return Prepared(
+            params={k: _cast(f"params[{k!r}]", v, R.dtype, device, None)
+                    for k, v in self.params.items()},
+            X=_cast("X", self.X, R.dtype, device, "sample"),
+            y=self.y,
+            R=R.to(device=device),
+            T=self.T,
+        )
+
+
+def _cast(name: str, t: torch.Tensor, dtype: torch.dtype, device, unit: str | None):
+    """``t`` in ``dtype`` on ``device``; a narrowing cast must not create inf."""
+    out = t.detach().to(dtype=dtype, device=device)
+    if out.dtype != t.dtype and (t.dtype.is_floating_point or t.dtype.is_complex):
+        if torch.finfo(out.dtype).max < torch.finfo(t.dtype).max:
+            check_finite(f"{name} (after conversion to {dtype_name(dtype)})", out, unit=unit)
+    return out
+
+
 def prepare(
+    model: nn.Module,
     params: Params,
     X: torch.Tensor,
-    y: torch.Tensor | None = None,
+    y=NO_LABELS,
     R: torch.Tensor | None = None,
-) -> tuple[Params, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """Cast ``params``, ``X`` (and ``R``) to one dtype and device; ``y`` to long on it.
+    *,
+    temperature: float | None = None,
+    orthonormal: bool = True,
+) -> Prepared:
+    """Validate the inputs of an engine call, then cast them to one dtype and device.
 
-    The dtype is ``R``'s when given, else that of the first parameter; the device is the
-    first parameter's. Nothing is copied when already in place.
+    Cheap: no forward pass of ``model``. The dtype is ``R``'s when given, else that of
+    the first parameter; the device is the first parameter's.
+
+    Args:
+        model: the network (only its ``named_parameters()`` are read).
+        params: ``{name: tensor}``, exactly the model's parameters.
+        X: inputs ``(N, ...)``.
+        y: integer labels ``(N,)``; leave out where the quantity needs none.
+        R: directions ``(P, d)`` or ``None``.
+        temperature: softmax temperature, or ``None`` where none is involved.
+        orthonormal: ``R`` must have orthonormal columns (else it is a block ``V`` of
+            vectors for Hessian-vector products, named ``V`` in messages).
+
+    Raises:
+        ValueError: naming the argument (see the module docstring).
     """
-    if not params:
-        raise ValueError("params is empty")
+    T = None if temperature is None else check_temperature(temperature)
+    check_params(model, params)
+    check_batch(X, y)
+    P = num_params(params)
+    if R is not None:
+        if orthonormal:
+            check_subspace(R, P)
+        else:
+            _check_directions(R, P, "V")
     first = next(iter(params.values()))
     dtype = R.dtype if R is not None else first.dtype
-    if not dtype.is_floating_point:
-        raise ValueError(f"curvature needs a floating-point dtype, got {dtype}")
     device = first.device
-    params = {k: v.detach().to(dtype=dtype, device=device) for k, v in params.items()}
-    X = X.to(dtype=dtype, device=device)
-    if y is not None:
-        y = y.to(dtype=torch.long, device=device)
-    if R is not None:
-        R = R.to(device=device)
-    return params, X, y, R
+    return Prepared(
+        params={k: _cast(f"params[{k!r}]", v, dtype, device, None) for k, v in params.items()},
+        X=_cast("X", X, dtype, device, "sample"),
+        y=None if y is NO_LABELS else y.to(dtype=torch.long, device=device),
+        R=None if R is None else R.to(device=device),
+        T=T,
+    )
+
+
+def _nonfinite_kinds(t: torch.Tensor) -> str:
+    bad = ~torch.isfinite(t)
+    n, n_nan = int(bad.sum()), int(torch.isnan(t).sum())
+    kinds = ", ".join(k for k in (f"{n_nan} NaN" * bool(n_nan),
+                                  f"{n - n_nan} inf" * bool(n - n_nan)) if k)
+    return f"{n} of its {t.numel()} entries are not finite ({kinds})"
+
+
+def check_logits(z: torch.Tensor, log10_scale: float = 0.0, what: str = "z / T") -> None:
+    """The logits ``z`` and the softmax input ``10**log10_scale * z`` must be finite.
+
+    Args:
+        z: logits ``(N, K)``.
+        log10_scale: ``log10`` of the factor applied to ``z`` before the softmax (``1/T``:
+            ``-log10(T)``); a logarithm, so that the factor itself may be out of range.
+        what: the softmax input's name in the message.
+
+    Raises:
+        NonFiniteResultError: naming which one overflowed and the numbers behind it.
+    """
+    if not bool(torch.isfinite(z).all()):
+        raise NonFiniteResultError(
+            f"the logits z = f(X) at params overflowed {dtype_name(z.dtype)}: "
+            f"{_nonfinite_kinds(z)}; the parameters (or their scale) are too large for it"
+        )
+    zmax = float(z.abs().max())
+    big = torch.finfo(z.dtype).max
+    if zmax > 0 and math.log10(zmax) + log10_scale > math.log10(big):
+        raise NonFiniteResultError(
+            f"the softmax input {what} overflows {dtype_name(z.dtype)}: max |z| = {zmax:.3g} "
+            f"times 10^{log10_scale:.4g} exceeds the largest {dtype_name(z.dtype)} ({big:.3g}); "
+            "use a larger temperature (or a smaller scale)"
+        )
+
+
+def check_result(
+    M: torch.Tensor,
+    quantity: str,
+    *,
+    temperature: float | None = None,
+    explain: Callable[[], None] | None = None,
+) -> torch.Tensor:
+    """Return ``M`` if finite; else raise :class:`NonFiniteResultError` naming ``quantity``.
+
+    Args:
+        M: the result.
+        quantity: what ``M`` is (e.g. ``"the projected Hessian R^T H R"``).
+        temperature: the softmax temperature, named in the message when far from 1.
+        explain: called first on failure; may raise a more specific error (e.g.
+            :func:`check_logits` on freshly computed logits).
+    """
+    if bool(torch.isfinite(M).all()):
+        return M
+    if explain is not None:
+        explain()
+    why = _temperature_note(temperature, M.dtype)
+    raise NonFiniteResultError(
+        f"{quantity} overflowed {dtype_name(M.dtype)} although the inputs are finite: "
+        f"{_nonfinite_kinds(M)}{'; ' + why if why else ''}"
+    )
+
+
+def _temperature_note(T: float | None, dtype: torch.dtype = torch.float64) -> str:
+    """The part of an overflow message that points at a temperature far from 1."""
+    if T is None or 1e-30 < T < 1e30:
+        return ""
+    log_g = -2 * math.log10(T)
+    big = torch.finfo(dtype).max
+    if log_g > math.log10(big):
+        return (f"the G-term's factor 1/T^2 = 10^{log_g:.4g} at T = {T:.3g} exceeds the "
+                f"largest {dtype_name(dtype)} ({big:.3g}); use a larger temperature")
+    return (f"the temperature T = {T:.3g} scales the Hessian's H-term as 1/T and its "
+            "G-term as 1/T^2")
 
 
 def batch_chunks(n: int, chunk_size: int | None) -> Iterator[slice]:

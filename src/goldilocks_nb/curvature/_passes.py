@@ -1,4 +1,12 @@
-"""The batched forward-over-reverse pass behind the Hessian, G-term and H-term (private).
+"""The batched passes behind every curvature quantity (private).
+
+:func:`loss_hvp` is the one chunked Hessian-vector-product primitive (Hessian of the loss
+times a block of vectors, over all parameters or a subset of them): it serves
+:func:`~.hessian.hessian_matmat`, the Hutchinson estimates and the Lanczos of
+:mod:`.eigen`.
+
+:func:`second_order_pass` is the forward-over-reverse pass behind the projected
+Hessian, G-term and H-term.
 
 For a constant coefficient matrix ``C`` of shape ``(N, K)`` (the loss gradient with
 respect to the logits, ``C = dl/dz``, or any other weighting), one pass computes
@@ -17,17 +25,26 @@ For a declared ReLU chain the pass runs on ``u = (h_1, W_2, ..., W_L)`` instead 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Sequence
+
 import torch
 from torch import nn
-from torch.func import functional_call, jvp, vjp, vmap
+from torch.func import functional_call, grad, jvp, vjp, vmap
 
 from goldilocks_nb.functional import Params
 
-from ._checks import batch_chunks
+from ._checks import Prepared, batch_chunks, check_logits
 from .relu_chain import chain_head, checked_relu_chain, direction_blocks, linear_tangent
 from .subspace import directions_as_params, project_params_batch
 
-__all__ = ["logits_chunked", "loss_coefficients", "second_order_pass"]
+__all__ = [
+    "logits_chunked",
+    "logits_checker",
+    "loss_coefficients",
+    "loss_hvp",
+    "second_order_pass",
+]
 
 
 def logits_chunked(
@@ -40,6 +57,62 @@ def logits_chunked(
             for sl in batch_chunks(len(X), chunk_size)
         ]
     return torch.cat(parts)
+
+
+def logits_checker(
+    model: nn.Module, prep: Prepared, chunk_size: int | None
+) -> Callable[[], None]:
+    """A deferred :func:`~._checks.check_logits` at ``prep`` (for ``check_result``'s
+    ``explain``): the logits are computed only if a result turned out non-finite."""
+
+    def explain() -> None:
+        z = logits_chunked(model, prep.params, prep.X, chunk_size)
+        check_logits(z, -math.log10(prep.T) if prep.T is not None else 0.0)
+
+    return explain
+
+
+def loss_hvp(
+    model: nn.Module,
+    prep: Prepared,
+    V: torch.Tensor,
+    *,
+    names: Sequence[str] | None = None,
+    chunk_size: int | None,
+) -> torch.Tensor:
+    """Hessian of the mean cross-entropy at temperature ``T`` times ``V``: ``H V``.
+
+    Forward-over-reverse (``jvp`` of ``grad``), vmapped over the ``m`` columns of ``V``
+    and summed over chunks of samples. With ``names``, the Hessian is the diagonal block
+    of those parameters (``d^2 l / d theta_names^2``, the others held fixed).
+
+    Args:
+        model: the network (not mutated).
+        prep: prepared inputs (:func:`~._checks.prepare`, with labels and temperature).
+        V: ``(n, m)``, rows in ``flatten_params`` order of the parameters ``names``.
+        names: a subset of the parameter names, in ``params`` order (default: all).
+        chunk_size: samples per chunk.
+
+    Returns:
+        ``H V`` of shape ``(n, m)``.
+    """
+    params, X, y, T = prep.params, prep.X, prep.y, prep.T
+    sub = params if names is None else {k: params[k] for k in names}
+    tangents = directions_as_params(V, sub)
+    N, m = X.shape[0], V.shape[1]
+    out = None
+    for sl in batch_chunks(N, chunk_size):
+        Xc, yc = X[sl], y[sl]
+
+        def chunk_loss(s: Params, Xc=Xc, yc=yc) -> torch.Tensor:
+            z = functional_call(model, {**params, **s}, (Xc,))
+            return nn.functional.cross_entropy(z / T, yc, reduction="sum") / N
+
+        g = grad(chunk_loss)
+        hv = vmap(lambda v, g=g: jvp(g, (sub,), (v,))[1])(tangents)
+        flat = torch.cat([hv[k].reshape(m, -1) for k in sub], dim=1)
+        out = flat if out is None else out + flat
+    return out.T.contiguous()
 
 
 def loss_coefficients(

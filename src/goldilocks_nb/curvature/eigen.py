@@ -12,44 +12,14 @@ import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator, eigsh
 from torch import nn
-from torch.func import functional_call, grad, jvp, vmap
 
 from goldilocks_nb.functional import Params
 
-from ._checks import batch_chunks, check_batch, check_temperature, prepare
+from ._checks import check_result, prepare
+from ._passes import logits_checker, loss_hvp
 from .jacobian import DEFAULT_CHUNK_SIZE
 
 __all__ = ["top_eigenpairs"]
-
-
-def _block_hvp(model, params, X, y, T, names, chunk_size):
-    """Closure ``V (n, m) -> H_block V`` over the parameters ``names`` (flattened in order)."""
-    shapes = [params[k].shape for k in names]
-    sizes = [params[k].numel() for k in names]
-    N = X.shape[0]
-
-    def matmat(V: torch.Tensor) -> torch.Tensor:
-        tang = {}
-        start = 0
-        for k, shape, n in zip(names, shapes, sizes):
-            tang[k] = V[start : start + n].T.reshape(V.shape[1], *shape)
-            start += n
-        sub = {k: params[k] for k in names}
-        out = None
-        for sl in batch_chunks(N, chunk_size):
-            Xc, yc = X[sl], y[sl]
-
-            def chunk_loss(s: Params, Xc=Xc, yc=yc) -> torch.Tensor:
-                z = functional_call(model, {**params, **s}, (Xc,))
-                return nn.functional.cross_entropy(z / T, yc, reduction="sum") / N
-
-            g = grad(chunk_loss)
-            hv = vmap(lambda v, g=g: jvp(g, (sub,), (v,))[1])(tang)
-            flat = torch.cat([hv[k].reshape(V.shape[1], -1) for k in names], dim=1)
-            out = flat if out is None else out + flat
-        return out.T
-
-    return matmat, sum(sizes)
 
 
 def top_eigenpairs(
@@ -90,30 +60,29 @@ def top_eigenpairs(
 
     Raises:
         ValueError: unknown ``layer`` (the message lists the names), bad ``k``/``which``,
-            bad batch or temperature.
+            bad inputs (named, see ``_checks.prepare``).
+        NonFiniteResultError: a Hessian-vector product overflows.
     """
-    T = check_temperature(temperature)
-    check_batch(X, y)
-    if layer is None:
-        names = list(params)
-    elif layer in params:
-        names = [layer]
-    else:
-        raise ValueError(f"unknown layer {layer!r}; parameter names are: {', '.join(params)}")
     if which not in ("LA", "LM", "SA"):
         raise ValueError(f"which must be 'LA', 'LM' or 'SA', got {which!r}")
-    params, X, y, _ = prepare(params, X, y)
-    matmat, n = _block_hvp(model, params, X, y, T, names, chunk_size)
+    prep = prepare(model, params, X, y, temperature=temperature)
+    if layer is not None and layer not in prep.params:
+        raise ValueError(f"unknown layer {layer!r}; parameter names are: {', '.join(params)}")
+    names = None if layer is None else [layer]
+    n = prep.P if layer is None else prep.params[layer].numel()
     if isinstance(k, bool) or int(k) != k or not 1 <= int(k) < n:
         raise ValueError(f"k must be an integer in [1, {n - 1}] for a block of size {n}, got {k!r}")
     k = int(k)
-    dtype, device = next(iter(params.values())).dtype, next(iter(params.values())).device
+    dtype, device = prep.dtype, prep.X.device
     np_dtype = np.float64 if dtype == torch.float64 else np.float32
+    explain = logits_checker(model, prep, chunk_size)
 
     def mm(V: np.ndarray) -> np.ndarray:
-        V = np.asarray(V).reshape(n, -1)
-        out = matmat(torch.as_tensor(V, dtype=dtype, device=device))
-        return out.detach().cpu().numpy().astype(np_dtype)
+        V = torch.as_tensor(np.asarray(V).reshape(n, -1), dtype=dtype, device=device)
+        HV = loss_hvp(model, prep, V, names=names, chunk_size=chunk_size)
+        HV = check_result(HV, "a Hessian-vector product of the Lanczos iteration",
+                          temperature=prep.T, explain=explain)
+        return HV.detach().cpu().numpy().astype(np_dtype)
 
     op = LinearOperator(
         (n, n), matvec=lambda v: mm(v)[:, 0], matmat=mm, dtype=np_dtype

@@ -33,6 +33,8 @@ import math
 
 import torch
 
+from .metrics import positive_curvature
+
 __all__ = [
     "entropy",
     "expected_g_curvature",
@@ -129,15 +131,13 @@ def gamma_p(probs: torch.Tensor | list | tuple) -> float:
         >>> round(gamma_p(torch.full((10,), 0.1, dtype=torch.float64)) ** 2, 12)
         9.0
     """
-    M = softmax_hessian(probs)
-    scale = M.abs().max()
-    if scale == 0:  # every row one-hot: M = 0 exactly
+    g = positive_curvature(softmax_hessian(probs))
+    if math.isnan(g):  # every row one-hot: M = 0 exactly (metrics.UNDEFINED)
         raise ValueError(
             "Gamma_p is undefined: diag(p) - p p^T is zero (every probability vector is "
             "one-hot); see App. C for its limit as p approaches one-hot"
         )
-    M = M / scale  # Tr/||.||_F is scale-free; this avoids underflow of ||M||_F for tiny M
-    return float(torch.trace(M) / torch.linalg.matrix_norm(M))
+    return g
 
 
 def entropy(probs: torch.Tensor | list | tuple) -> torch.Tensor:

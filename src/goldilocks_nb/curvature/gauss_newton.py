@@ -16,12 +16,14 @@ H-term from one forward-over-reverse pass with the stop-gradient coefficients ``
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-from goldilocks_nb.functional import Params
+from goldilocks_nb.functional import Params, check_finite
 
-from ._checks import check_batch, check_subspace, check_temperature, num_params, prepare
+from ._checks import Prepared, check_logits, check_result, prepare
 from ._passes import logits_chunked, loss_coefficients, second_order_pass
 from .jacobian import DEFAULT_CHUNK_SIZE, JACOBIAN_CHUNK_SIZE, logits_and_jacobian
 
@@ -63,13 +65,8 @@ def gauss_newton_from_jacobian(JR: torch.Tensor, probs: torch.Tensor) -> torch.T
 
 
 def g_term(
-    model: nn.Module,
-    params: Params,
-    X: torch.Tensor,
-    R: torch.Tensor,
-    *,
-    temperature: float = 1.0,
-    chunk_size: int | None = JACOBIAN_CHUNK_SIZE,
+    model: nn.Module, params: Params, X: torch.Tensor, R: torch.Tensor, *,
+    temperature: float = 1.0, chunk_size: int | None = JACOBIAN_CHUNK_SIZE,
 ) -> torch.Tensor:
     """Projected G-term ``R^T G R`` of the mean cross-entropy at temperature ``T`` (Eq. 4).
 
@@ -90,95 +87,72 @@ def g_term(
         Symmetric PSD tensor of shape ``(d, d)``.
 
     Raises:
-        ValueError: on bad inputs (see :func:`projected_hessian`).
+        ValueError, NonFiniteResultError: see :func:`~.hessian.projected_hessian`.
     """
-    T = check_temperature(temperature)
-    check_batch(X)
-    check_subspace(R, num_params(params))
-    params, X, _, R = prepare(params, X, None, R)
-    z, JR = logits_and_jacobian(model, params, X, R, chunk_size)
-    p = torch.softmax(z / T, dim=-1)
-    return gauss_newton_from_jacobian(JR, p) / T**2
+    prep = prepare(model, params, X, R=R, temperature=temperature)
+    z, JR = logits_and_jacobian(model, prep.params, prep.X, prep.R, chunk_size)
+    check_logits(z, -math.log10(prep.T))
+    return _g_from(JR, z, prep.T)
 
 
-def _split(model, params, X, y, R, temperature, chunk_size):
-    T = check_temperature(temperature)
-    check_batch(X, y)
-    check_subspace(R, num_params(params))
-    params, X, y, R = prepare(params, X, y, R)
-    z = logits_chunked(model, params, X, chunk_size)
-    p, C = loss_coefficients(z, y, T)
-    H, JR = second_order_pass(model, params, X, C.unsqueeze(0), R, chunk_size=chunk_size)
-    G = gauss_newton_from_jacobian(JR, p) / T**2
-    return G, H[0]
+def _g_from(JR: torch.Tensor, z: torch.Tensor, T: float) -> torch.Tensor:
+    """The loss G-term ``G(softmax(z / T)) / T^2`` from ``J R`` and the logits, checked."""
+    G = gauss_newton_from_jacobian(JR, torch.softmax(z / T, dim=-1)) / T**2
+    return check_result(G, "the projected G-term", temperature=T)
+
+
+def split_prepared(
+    model: nn.Module, prep: Prepared, chunk_size: int | None, *, with_g: bool = True
+) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """``(G, H_term)`` at prepared inputs (labels and temperature); ``G`` is ``None``
+    unless ``with_g`` (then ``J R`` is not kept)."""
+    T = prep.T
+    z = logits_chunked(model, prep.params, prep.X, chunk_size)
+    check_logits(z, -math.log10(T))
+    _, C = loss_coefficients(z, prep.y, T)
+    H, JR = second_order_pass(
+        model, prep.params, prep.X, C.unsqueeze(0), prep.R,
+        chunk_size=chunk_size, with_jacobian=with_g,
+    )  # fmt: skip
+    H = check_result(H[0], "the projected H-term", temperature=T)
+    return (_g_from(JR, z, T) if with_g else None), H
 
 
 def gauss_newton_split(
-    model: nn.Module,
-    params: Params,
-    X: torch.Tensor,
-    y: torch.Tensor,
-    R: torch.Tensor,
-    *,
-    temperature: float = 1.0,
-    chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+    model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, R: torch.Tensor, *,
+    temperature: float = 1.0, chunk_size: int | None = DEFAULT_CHUNK_SIZE,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Both terms of the projected Gauss-Newton decomposition (Eq. 4) from one pass.
 
-    Args:
-        model: network (not mutated).
-        params: ``{name: tensor}`` in ``named_parameters()`` order.
-        X: inputs ``(N, ...)``.
-        y: integer labels ``(N,)``.
-        R: orthonormal directions ``(P, d)``; its dtype sets the computation's.
-        temperature: softmax temperature ``T > 0``.
-        chunk_size: samples per chunk (``None``: all at once).
+    Arguments as :func:`~.hessian.projected_hessian`.
 
     Returns:
         ``(G, H_term)``, each of shape ``(d, d)``; their sum is :func:`projected_hessian`.
     """
-    return _split(model, params, X, y, R, temperature, chunk_size)
+    return split_prepared(model, prepare(model, params, X, y, R, temperature=temperature),
+                          chunk_size)
 
 
 def h_term(
-    model: nn.Module,
-    params: Params,
-    X: torch.Tensor,
-    y: torch.Tensor,
-    R: torch.Tensor,
-    *,
-    temperature: float = 1.0,
-    chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+    model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, R: torch.Tensor, *,
+    temperature: float = 1.0, chunk_size: int | None = DEFAULT_CHUNK_SIZE,
 ) -> torch.Tensor:
     """Projected H-term ``R^T [sum_mu sum_k (dl/dz_{mu k}) nabla^2 z_{mu k}] R`` (Eq. 4).
 
     The Hessian of ``theta -> sum_mu <stopgrad(dl/dz_mu), z_mu(theta)>`` with
-    ``dl/dz_mu = (p_mu - onehot(y_mu)) / (N T)``, projected on ``R``.
-
-    Args:
-        model: network (not mutated).
-        params: ``{name: tensor}`` in ``named_parameters()`` order.
-        X: inputs ``(N, ...)``.
-        y: integer labels ``(N,)``.
-        R: orthonormal directions ``(P, d)``.
-        temperature: softmax temperature ``T > 0``.
-        chunk_size: samples per chunk.
+    ``dl/dz_mu = (p_mu - onehot(y_mu)) / (N T)``, projected on ``R``. Arguments as
+    :func:`~.hessian.projected_hessian`.
 
     Returns:
         Symmetric tensor of shape ``(d, d)``.
     """
-    return _split(model, params, X, y, R, temperature, chunk_size)[1]
+    prep = prepare(model, params, X, y, R, temperature=temperature)
+    return split_prepared(model, prep, chunk_size, with_g=False)[1]
 
 
 def h_term_from_probs(
-    model: nn.Module,
-    params: Params,
-    X: torch.Tensor,
-    y: torch.Tensor,
-    R: torch.Tensor,
-    probs: torch.Tensor,
-    *,
-    chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+    model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, R: torch.Tensor,
+    probs: torch.Tensor, *, chunk_size: int | None = DEFAULT_CHUNK_SIZE,
 ) -> torch.Tensor:
     """``H(p) = R^T [(1/N) sum_mu sum_k (p_{mu k} - 1{y_mu = k}) nabla^2 z_{mu k}] R``.
 
@@ -192,23 +166,26 @@ def h_term_from_probs(
         X: inputs ``(N, ...)``.
         y: integer labels ``(N,)``.
         R: orthonormal directions ``(P, d)``.
-        probs: ``(N, K)`` (or a stack ``(m, N, K)``, giving ``(m, d, d)``).
+        probs: finite ``(N, K)`` (or a stack ``(m, N, K)``, giving ``(m, d, d)``).
         chunk_size: samples per chunk.
 
     Returns:
         Tensor of shape ``(d, d)`` (or ``(m, d, d)``).
     """
-    check_batch(X, y)
-    check_subspace(R, num_params(params))
-    params, X, y, R = prepare(params, X, y, R)
+    prep = prepare(model, params, X, y, R)
     stacked = probs.ndim == 3
     P = probs if stacked else probs.unsqueeze(0)
-    if P.shape[1] != X.shape[0]:
-        raise ValueError(f"probs has {P.shape[1]} rows, X has {X.shape[0]} samples")
-    P = P.to(dtype=R.dtype, device=R.device)
-    onehot = torch.nn.functional.one_hot(y, P.shape[-1]).to(P.dtype)
-    C = (P - onehot) / X.shape[0]
+    if P.ndim != 3 or P.shape[1] != prep.N:
+        raise ValueError(
+            f"probs must be (N, K) or (m, N, K) with N = {prep.N} samples, got shape "
+            f"{tuple(probs.shape)}"
+        )
+    check_finite("probs", P)
+    P = P.to(dtype=prep.dtype, device=prep.X.device)
+    onehot = torch.nn.functional.one_hot(prep.y, P.shape[-1]).to(P.dtype)
+    C = (P - onehot) / prep.N
     H, _ = second_order_pass(
-        model, params, X, C, R, chunk_size=chunk_size, with_jacobian=False
+        model, prep.params, prep.X, C, prep.R, chunk_size=chunk_size, with_jacobian=False
     )
+    H = check_result(H, "the projected H-term H(p)")
     return H if stacked else H[0]

@@ -20,7 +20,7 @@ from torch.func import functional_call, jvp, vmap
 
 from goldilocks_nb.functional import Params
 
-from ._checks import batch_chunks, check_batch, check_subspace, num_params, prepare
+from ._checks import batch_chunks, check_logits, check_result, prepare
 from ._passes import logits_chunked
 from .relu_chain import chain_jacobian, checked_relu_chain, direction_blocks
 from .subspace import directions_as_params
@@ -29,7 +29,6 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "JACOBIAN_CHUNK_SIZE",
     "jacobian_chunk",
-    "jacobian_unchecked",
     "logits_and_jacobian",
     "projected_jacobian",
 ]
@@ -61,11 +60,7 @@ def jacobian_chunk(
 
 
 def projected_jacobian(
-    model: nn.Module,
-    params: Params,
-    X: torch.Tensor,
-    R: torch.Tensor,
-    *,
+    model: nn.Module, params: Params, X: torch.Tensor, R: torch.Tensor, *,
     chunk_size: int | None = JACOBIAN_CHUNK_SIZE,
 ) -> torch.Tensor:
     """Logit Jacobian times ``R`` by forward mode: ``(J R)_{mu k j}``.
@@ -82,19 +77,13 @@ def projected_jacobian(
         Tensor of shape ``(N, K, d)``.
 
     Raises:
-        ValueError: on an empty batch or a malformed ``R``.
+        ValueError: on bad inputs, named (``params``, ``X``, ``R``; see ``_checks``).
+        NonFiniteResultError: if the logits or ``J R`` overflow.
     """
-    check_batch(X)
-    check_subspace(R, num_params(params))
-    params, X, _, R = prepare(params, X, None, R)
-    return jacobian_unchecked(model, params, X, R, chunk_size)
-
-
-def jacobian_unchecked(
-    model: nn.Module, params: Params, X: torch.Tensor, R: torch.Tensor, chunk_size: int | None
-) -> torch.Tensor:
-    """:func:`projected_jacobian` without validation or casting (inputs already prepared)."""
-    return logits_and_jacobian(model, params, X, R, chunk_size)[1]
+    prep = prepare(model, params, X, R=R)
+    z, JR = logits_and_jacobian(model, prep.params, prep.X, prep.R, chunk_size)
+    check_logits(z)
+    return check_result(JR, "the projected Jacobian J R")
 
 
 def logits_and_jacobian(

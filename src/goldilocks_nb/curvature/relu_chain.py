@@ -43,6 +43,8 @@ from torch.func import functional_call
 
 from goldilocks_nb.functional import Params
 
+from ._checks import check_logits
+
 __all__ = [
     "SPARSE_DENSITY",
     "DirectionBlock",
@@ -113,6 +115,7 @@ def checked_relu_chain(model: nn.Module, params: Params, X: torch.Tensor) -> Rel
     with torch.no_grad():
         ref = functional_call(model, params, (Xs,))
         z = chain_forward(chain, params, Xs.flatten(1))
+    check_logits(ref)
     tol = 1e-6 * float(ref.abs().max()) if ref.numel() else 0.0
     if ref.shape != z.shape or not torch.allclose(ref, z, rtol=1e-6, atol=tol):
         raise ValueError(

@@ -18,6 +18,7 @@ several of them sharing one forward tangent pass.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -26,7 +27,16 @@ from torch import nn
 from goldilocks_nb.functional import Params, check_alpha
 from goldilocks_nb.models import homogeneity_degree
 
-from ._checks import check_batch, check_subspace, check_temperature, num_params, prepare
+from ._checks import (
+    NonFiniteResultError,
+    Prepared,
+    check_logits,
+    check_num_directions,
+    check_result,
+    check_temperature,
+    dtype_name,
+    prepare,
+)
 from ._passes import logits_chunked, second_order_pass
 from .gauss_newton import gauss_newton_from_jacobian
 from .jacobian import DEFAULT_CHUNK_SIZE
@@ -38,17 +48,30 @@ __all__ = ["curvature_sweep", "rescaled_split"]
 TERMS = ("hessian", "g_term", "h_term")
 
 
+def _factor(a: float, i: int, t: float, j: int, label: str, dtype: torch.dtype) -> float:
+    """``a**i / t**j`` (as computed before), refused when it lies beyond ``dtype``'s range."""
+    log10 = i * math.log10(a) - j * math.log10(t)
+    big = torch.finfo(dtype).max
+    if log10 > math.log10(big):
+        raise NonFiniteResultError(
+            f"the factor {label} = 10^{log10:.4g} at alpha = {a:g}, T = {t:g} exceeds the "
+            f"largest {dtype_name(dtype)} ({big:.3g}): Eq. 5 cannot be evaluated there"
+        )
+    return a**i / t**j
+
+
+def _check_points(points, degree, model) -> tuple[list[tuple[float, float]], int]:
+    pts = [(check_alpha(a), check_temperature(t)) for a, t in points]
+    L = homogeneity_degree(model) if degree is None else int(degree)
+    if L < 1:
+        raise ValueError(f"degree must be >= 1, got {degree!r}")
+    return pts, L
+
+
 def rescaled_split(
-    model: nn.Module,
-    params: Params,
-    X: torch.Tensor,
-    y: torch.Tensor,
-    R: torch.Tensor,
-    points: Sequence[tuple[float, float]],
-    *,
-    degree: int | None = None,
-    chunk_size: int | None = DEFAULT_CHUNK_SIZE,
-    group_size: int = 1,
+    model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, R: torch.Tensor,
+    points: Sequence[tuple[float, float]], *,
+    degree: int | None = None, chunk_size: int | None = DEFAULT_CHUNK_SIZE, group_size: int = 1,
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """``(G', H_term')`` at ``alpha * theta`` and temperature ``T`` for each ``(alpha, T)``.
 
@@ -69,20 +92,38 @@ def rescaled_split(
 
     Returns:
         One ``(G', H_term')`` pair of ``(d, d)`` tensors per point, in order.
+
+    Raises:
+        ValueError: bad points, degree or inputs (named, see ``_checks.prepare``).
+        NonFiniteResultError: a factor of Eq. 5, the softmax input ``alpha^L z / T`` or a
+            result overflows at some point (named).
     """
-    pts = [(check_alpha(a), check_temperature(t)) for a, t in points]
-    L = homogeneity_degree(model) if degree is None else int(degree)
-    if L < 1:
-        raise ValueError(f"degree must be >= 1, got {degree!r}")
-    check_batch(X, y)
-    check_subspace(R, num_params(params))
+    pts, L = _check_points(points, degree, model)
+    return _rescaled(model, prepare(model, params, X, y, R), pts, L, chunk_size, group_size)
+
+
+def _rescaled(
+    model: nn.Module,
+    prep: Prepared,
+    pts: list[tuple[float, float]],
+    L: int,
+    chunk_size: int | None,
+    group_size: int,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """:func:`rescaled_split` on validated points and prepared inputs."""
     if int(group_size) < 1:
         raise ValueError(f"group_size must be >= 1, got {group_size!r}")
-    params, X, y, R = prepare(params, X, y, R)
+    params, X, y, R = prep.params, prep.X, prep.y, prep.R
     N = X.shape[0]
     z = logits_chunked(model, params, X, chunk_size)
+    check_logits(z)
+    ratio_of = {}
+    for a, t in pts:
+        check_logits(z, L * math.log10(a) - math.log10(t), f"alpha^L z / T (alpha = {a:g}, "
+                     f"T = {t:g}, L = {L})")
+        ratio_of[a, t] = _factor(a, L, t, 1, "alpha^L / T", prep.dtype)
     onehot = torch.nn.functional.one_hot(y, z.shape[-1]).to(z.dtype)
-    ratios = sorted({a**L / t for a, t in pts})
+    ratios = sorted(set(ratio_of.values()))
     probs = {r: torch.softmax(r * z, dim=-1) for r in ratios}
 
     # H(p') for every distinct ratio, a few ratios per pass; J R from the first pass.
@@ -102,9 +143,14 @@ def rescaled_split(
 
     out = []
     for a, t in pts:
-        r = a**L / t
-        G = gauss_newton_from_jacobian(JR, probs[r]) * (a ** (2 * L - 2) / t**2)
-        out.append((G, h_of[r] * (a ** (L - 2) / t)))
+        r = ratio_of[a, t]
+        G = gauss_newton_from_jacobian(JR, probs[r]) * _factor(
+            a, 2 * L - 2, t, 2, "alpha^(2L-2) / T^2", prep.dtype
+        )
+        Hterm = h_of[r] * _factor(a, L - 2, t, 1, "alpha^(L-2) / T", prep.dtype)
+        where = f" at alpha = {a:g}, T = {t:g}"
+        out.append((check_result(G, "the G-term" + where, temperature=t),
+                    check_result(Hterm, "the H-term" + where, temperature=t)))
     return out
 
 
@@ -148,21 +194,20 @@ def curvature_sweep(
         One record per ``(alpha, T, seed)`` (seed-major, then alpha, then ``T``) with keys
         ``alpha``, ``temperature``, ``seed``, ``d`` and, for ``term`` in ``hessian``,
         ``g_term``, ``h_term``: ``{term}_positive_curvature`` (``nan`` where the term
-        is exactly zero), ``{term}_local_convexity``, ``{term}_spectral_norm``.
+        is exactly zero, :data:`~.metrics.UNDEFINED`), ``{term}_local_convexity``,
+        ``{term}_spectral_norm``.
 
     Raises:
         ValueError: empty ``alphas``/``temperatures``/``seeds``, ``alpha <= 0``,
-            ``T <= 0``, bad ``d`` or ``R``, bad batch.
+            ``T <= 0``, bad ``d`` or ``R``, bad inputs (named, see ``_checks.prepare``).
+        NonFiniteResultError: see :func:`rescaled_split`.
     """
-    alphas = [check_alpha(a) for a in alphas]
-    temps = [check_temperature(t) for t in temperatures]
-    seeds = [int(s) for s in seeds]
-    if not alphas or not temps or not seeds:
+    alphas, temperatures, seeds = list(alphas), list(temperatures), [int(s) for s in seeds]
+    if not alphas or not temperatures or not seeds:
         raise ValueError("alphas, temperatures and seeds must each be non-empty")
-    check_batch(X, y)
-    P = num_params(params)
+    points, L = _check_points([(a, t) for a in alphas for t in temperatures], degree, model)
+    prep = prepare(model, params, X, y, R)
     if R is not None:
-        check_subspace(R, P)
         if d is not None and int(d) != R.shape[1]:
             raise ValueError(f"d={d} does not match R with {R.shape[1]} columns")
         if len(seeds) != 1:
@@ -170,20 +215,15 @@ def curvature_sweep(
     elif d is None:
         raise ValueError("pass d (subspace dimension) or R")
     else:
-        from ._checks import check_num_directions
-
-        check_num_directions(P, d)
-    device = next(iter(params.values())).device
-    points = [(a, t) for a in alphas for t in temps]
+        check_num_directions(prep.P, d)
     records = []
     for seed in seeds:
-        Rs = R if R is not None else random_subspace(P, d, seed=seed, device=device)
-        pairs = rescaled_split(
-            model, params, X, y, Rs, points,
-            degree=degree, chunk_size=chunk_size, group_size=group_size,
-        )  # fmt: skip
+        if R is None:
+            Rs = random_subspace(prep.P, d, seed=seed, device=prep.X.device)
+            prep = prep.with_directions(Rs)
+        pairs = _rescaled(model, prep, points, L, chunk_size, group_size)
         for (a, t), (G, Hterm) in zip(points, pairs):
-            rec: dict = {"alpha": a, "temperature": t, "seed": seed, "d": Rs.shape[1]}
+            rec: dict = {"alpha": a, "temperature": t, "seed": seed, "d": prep.R.shape[1]}
             for term, M in zip(TERMS, (G + Hterm, G, Hterm)):
                 for key, val in curvature_metrics(M).items():
                     rec[f"{term}_{key}"] = val
