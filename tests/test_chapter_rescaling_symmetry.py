@@ -1,0 +1,222 @@
+"""Chapter 01 (rescaling symmetry): declared parameters and every branch of C1-C5's verdicts."""
+
+import ast
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from goldilocks_nb.chapters import rescaling_symmetry as ch
+from goldilocks_nb.contract import ParameterError
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_rescaling_symmetry.ipynb"
+M1, M2 = "lenet-300-100", "lenet-5"
+
+
+def notebook_parameters(path: Path) -> dict:
+    nb = json.loads(path.read_text())
+    cells = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    assert len(cells) == 1
+    out = {}
+    for node in ast.parse("".join(cells[0]["source"])).body:
+        assert isinstance(node, ast.Assign) and len(node.targets) == 1, ast.dump(node)
+        out[node.targets[0].id] = ast.literal_eval(node.value)
+    return out
+
+
+def test_parameters_cell_equals_defaults():
+    values = notebook_parameters(NOTEBOOK)
+    assert set(values) == set(ch.Params.names())
+    assert ch.Params.from_mapping(values) == ch.Params()
+    defaults = ch.Params().as_dict()
+    for k, v in values.items():
+        assert v == defaults[k], k
+
+
+def test_parameters_cell_has_no_inline_comments():
+    nb = json.loads(NOTEBOOK.read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    for line in "".join(cell["source"]).splitlines():
+        assert line.startswith("#") or "#" not in line, line
+
+
+@pytest.mark.parametrize("bad, name", [
+    ({"alpha_grid": {M1: [0.01, 100.0, 9]}}, "alpha_grid"),
+    ({"alpha_grid": {M1: [2.0, 100.0, 9], M2: [0.05, 20.0, 9]}}, "alpha_grid"),
+    ({"alpha_grid": {M1: [0.01, 100.0, 3], M2: [0.05, 20.0, 9]}}, "alpha_grid"),
+    ({"alpha_grid": {M1: [0.01, 100.0, 9.5], M2: [0.05, 20.0, 9]}}, "alpha_grid"),
+    ({"alpha_grid": {M1: [100.0, 0.01, 9], M2: [0.05, 20.0, 9]}}, "alpha_grid"),
+    ({"ratio_grid": [2.0, 1e4, 9]}, "ratio_grid"),
+    ({"seeds": [0.5]}, "seeds"),
+    ({"init_seed": 1.0}, "init_seed"),
+    ({"data_seed": -1}, "data_seed"),
+    ({"seeds": []}, "seeds"),
+    ({"models": ["mlp", M2]}, "models"),
+    ({"datasets": ["mnist", "cifar10"]}, "datasets"),
+    ({"datasets": ["cifar10"]}, "datasets"),
+    ({"n_samples": {M1: 64}}, "n_samples"),
+    ({"n_samples": {M1: 1, M2: 32}}, "n_samples"),
+    ({"zone_fraction": 1.0}, "zone_fraction"),
+    ({"check_alphas": [0.1, -1.0]}, "check_alphas"),
+    ({"check_temperatures": []}, "check_temperatures"),
+    ({"gd_lr": 0.0}, "gd_lr"),
+    ({"d": 0}, "d"),
+    ({"hutchinson_probes": 1}, "hutchinson_probes"),
+    ({"hutchinson_vs_temperature": 1}, "hutchinson_vs_temperature"),
+    ({"dtype": "float16"}, "dtype"),
+    ({"tolerance_decades": float("nan")}, "tolerance_decades"),
+])
+def test_bad_parameters_are_refused(bad, name):
+    with pytest.raises(ParameterError, match=name):
+        ch.Params(**bad)
+
+
+def test_unknown_key_is_refused():
+    with pytest.raises(ParameterError, match="alpha_grd.*profiles/default.yml"):
+        ch.Params.from_mapping({"alpha_grd": [0.1, 10, 5]}, source="profiles/default.yml")
+
+
+def test_d_larger_than_parameter_count_is_refused():
+    params = ch.Params(d=500)
+    ch.check_dimensions(params, {M2: 61_770})
+    with pytest.raises(ParameterError, match=r"'d' = 500.*P = 100 of lenet-5"):
+        ch.check_dimensions(params, {M2: 100})
+    with pytest.raises(ParameterError, match="check_d"):
+        ch.check_dimensions(ch.Params(check_d=50), {M2: 20})
+
+
+def test_rounding_tolerance_follows_dtype():
+    assert ch.Params().rounding_tol == 1e-8
+    assert ch.Params(dtype="float32").rounding_tol == 1e-3
+
+
+# ---- C1
+def c1_numbers(line=1e-15, mapd=2e-15, closed=True):
+    return {M1: dict(reference=2.168, line_deviation=1e-16, map_deviation=1e-16,
+                     zone_T_closed=True, zone_alpha_closed=True),
+            M2: dict(reference=1.505, line_deviation=line, map_deviation=mapd,
+                     zone_T_closed=closed, zone_alpha_closed=True)}
+
+
+def test_c1_reproduced():
+    v = ch.verdict_c1(c1_numbers(), 1e-8)
+    assert v.verdict == "reproduced" and v.why == ""
+    assert "lenet-5: max rel. deviation (alpha, alpha^L) vs (1, 1) 1.0e-15" in v.measured
+    assert "curvature at (1,1) 1.505" in v.measured
+    assert v.values[M2]["zone_T_closed"] is True
+
+
+def test_c1_partly_when_zone_along_t_open():
+    v = ch.verdict_c1(c1_numbers(closed=False), 1e-8)
+    assert v.verdict == "partly" and v.why.endswith("for: lenet-5")
+
+
+@pytest.mark.parametrize("line, mapd", [(3e-6, 1e-16), (1e-16, 3e-6)])
+def test_c1_not_reproduced_when_invariance_fails(line, mapd):
+    v = ch.verdict_c1(c1_numbers(line=line, mapd=mapd, closed=False), 1e-8)
+    assert v.verdict == "not reproduced"
+    assert "lenet-5" in v.why and "3.0e-06" in v.why and "1e-08" in v.why
+    assert "lenet-300-100" not in v.why
+
+
+# ---- C2
+def c2_numbers(dev=1e-16, decreased=True):
+    return {M1: dict(max_deviation=0.0, max_loss_difference=0.0, loss_decreased=True),
+            M2: dict(max_deviation=dev, max_loss_difference=1e-17, loss_decreased=decreased)}
+
+
+def test_c2_reproduced():
+    v = ch.verdict_c2(c2_numbers(), steps=20, alphas=[0.1, 2.0])
+    assert v.verdict == "reproduced"
+    assert v.measured.startswith("lenet-300-100: max ||theta'_t/alpha - theta_t||/||theta_t|| "
+                                 "= 0.0e+00 over 20 steps, alpha in [0.1, 2.0]")
+
+
+def test_c2_not_reproduced_on_deviation():
+    v = ch.verdict_c2(c2_numbers(dev=2e-9), steps=20, alphas=[0.1])
+    assert v.verdict == "not reproduced" and "lenet-5: deviation 2.0e-09" in v.why
+
+
+def test_c2_not_reproduced_when_loss_does_not_move():
+    v = ch.verdict_c2(c2_numbers(decreased=False), steps=20, alphas=[0.1])
+    assert v.verdict == "not reproduced" and "did not decrease" in v.why
+
+
+# ---- C3
+def test_c3_branches():
+    good = {M1: dict(g_rel_error=1e-15, h_rel_error=2e-15, points=12),
+            M2: dict(g_rel_error=0.0, h_rel_error=3e-14, points=12)}
+    v = ch.verdict_c3(good, 1e-8)
+    assert v.verdict == "reproduced"
+    assert "lenet-5: max rel. error G 0.0e+00, H-term 3.0e-14 at 12 points" in v.measured
+    bad = dict(good, **{M2: dict(g_rel_error=0.0, h_rel_error=0.02, points=12)})
+    v = ch.verdict_c3(bad, 1e-8)
+    assert v.verdict == "not reproduced" and v.why == "lenet-5: relative error 2.0e-02 above 1e-08"
+
+
+# ---- C4
+def c4_model(**failed):
+    checks = dict(zone_closed=True, dominance_matches_zone=True, slopes_match=True,
+                  g_collapses=True, g_curvature_largest_at_small_alpha=True)
+    checks.update({k: False for k in failed})
+    return dict(zone=(0.478, 3.4), peak=2.6, peak_at=1.0, dominance=(0.764, 4.17),
+                gap_decades=0.2, slope_g=4.0, slope_h=1.0, fit_points=3,
+                g_collapse_ratio=1e-20, checks=checks, curv="not recorded")
+
+
+DEGREES = {M1: 3, M2: 5}
+
+
+def test_c4_reproduced():
+    v = ch.verdict_c4({M1: c4_model(), M2: c4_model()}, DEGREES)
+    assert v.verdict == "reproduced"
+    assert ("lenet-300-100: zone [0.478, 3.4], G dominates [0.764, 4.17], slopes ||G|| 4.00 "
+            "(pred. 4), ||H|| 1.00 (pred. 1)") in v.measured
+    assert "(pred. 8)" in v.measured
+    assert "curv" not in v.values[M1]
+
+
+def test_c4_partly_when_only_secondary_checks_fail():
+    v = ch.verdict_c4({M1: c4_model(g_collapses=True), M2: c4_model(dominance_matches_zone=1)},
+                      DEGREES)
+    assert v.verdict == "partly"
+    assert v.why == "failed checks: lenet-300-100: g_collapses, lenet-5: dominance_matches_zone"
+
+
+@pytest.mark.parametrize("core", ["zone_closed", "slopes_match"])
+def test_c4_not_reproduced_when_core_fails(core):
+    m = c4_model(**{core: True})
+    m["dominance"] = None
+    m["zone"] = (None, 3.4)
+    v = ch.verdict_c4({M1: c4_model(), M2: m}, DEGREES)
+    assert v.verdict == "not reproduced" and f"lenet-5: {core}" in v.why
+    assert "zone [open, 3.4], G dominates [open, open]" in v.measured
+
+
+# ---- C5
+def c5_model(agree=True):
+    gaps = (0.09, 0.12) if agree else (0.09, math.inf)
+    return dict(projected=(0.478, 3.4), hutchinson=(0.593, 2.56 if agree else None),
+                gaps_decades=gaps, agree=agree, zones="not recorded")
+
+
+@pytest.mark.parametrize("agree, verdict", [((True, True), "reproduced"),
+                                            ((True, False), "partly"),
+                                            ((False, False), "not reproduced")])
+def test_c5_branches(agree, verdict):
+    v = ch.verdict_c5({M1: c5_model(agree[0]), M2: c5_model(agree[1])}, 0.5)
+    assert v.verdict == verdict
+    assert "lenet-300-100: zone projected [0.478, 3.4], Hutchinson" in v.measured
+    assert "zones" not in v.values[M1]
+    if verdict == "partly":
+        assert v.why == ("zone boundaries differ by more than 0.5 decades for: lenet-5 "
+                         "(gaps 0.09 / open decades)")
+        assert "Hutchinson [0.593, open]" in v.measured
+
+
+def test_format_helpers():
+    assert ch.format_bounds(None) == "[open, open]"
+    assert ch.format_bounds((0.1234, None)) == "[0.123, open]"
+    assert ch.format_intervals([(0.764, 4.17), (10, 20)]) == "[0.764, 4.17], [10, 20]"
+    assert ch.format_intervals([]) == ""
