@@ -1,0 +1,118 @@
+"""spectrum: exact spectrum vs dense autodiff Hessian, the outlier rule, SLQ vs exact."""
+
+import numpy as np
+import pytest
+import torch
+
+from goldilocks_nb.curvature.reference import dense_hessian
+from goldilocks_nb.functional import get_params
+from goldilocks_nb.mixtures import cluster_mixture
+from goldilocks_nb.models import build_model
+from goldilocks_nb.spectrum import (
+    broadened_density,
+    count_outliers,
+    density_l1,
+    exact_hessian_spectrum,
+    hessian_operator,
+    lanczos_tridiagonal,
+    positive_curvature_of,
+    slq_nodes,
+)
+
+
+@pytest.fixture(scope="module")
+def small_case():
+    X, y = cluster_mixture(60, 3, 8, separation=2.0, seed=1)
+    net = build_model("mlp", seed=0, input_shape=(8,), widths=[5, 4], num_classes=3,
+                      dtype=torch.float64)
+    return net, get_params(net), X, y
+
+
+def test_exact_spectrum_matches_dense_hessian(small_case):
+    net, p, X, y = small_case
+    ev = exact_hessian_spectrum(net, p, X, y, block=7)
+    ref = torch.linalg.eigvalsh(dense_hessian(net, p, X, y)).flip(0).numpy()
+    assert np.all(np.diff(ev) <= 0)
+    np.testing.assert_allclose(ev, ref, atol=1e-12)
+
+
+def test_exact_spectrum_refuses_large_nets(small_case):
+    net, p, X, y = small_case
+    with pytest.raises(ValueError, match="P <= 10"):
+        exact_hessian_spectrum(net, p, X, y, max_params=10)
+
+
+def test_outlier_rule_on_synthetic_spectra():
+    rng = np.random.default_rng(0)
+    bulk = rng.uniform(0.0, 1.0, 500)
+    spec = np.concatenate([bulk, [10.0, 9.0, 8.0, 7.0]])
+    s = count_outliers(spec, max_outliers=12)
+    assert s.count == 4 and s.bulk_edge == pytest.approx(bulk.max())
+    assert s.gap == pytest.approx(7.0 / bulk.max())
+    smooth = 1.0 / np.arange(1, 200)  # ratios (m+1)/m <= 2 ... largest at m = 1 (2.0)
+    assert count_outliers(smooth, max_outliers=5, min_gap=2.5).count == 0
+    assert count_outliers(smooth, max_outliers=5, min_gap=1.9).count == 1
+
+
+def test_outlier_rule_errors():
+    with pytest.raises(ValueError, match="max_outliers"):
+        count_outliers(np.ones(5), max_outliers=0)
+    with pytest.raises(ValueError, match="min_gap"):
+        count_outliers(np.ones(5), max_outliers=2, min_gap=1.0)
+    with pytest.raises(ValueError, match="at least"):
+        count_outliers(np.ones(3), max_outliers=3)
+    with pytest.raises(ValueError, match="no positive"):
+        count_outliers(np.array([1.0, 0.0, -1.0]), max_outliers=2)
+
+
+def test_positive_curvature_of():
+    assert positive_curvature_of(np.array([3.0, 4.0])) == pytest.approx(7 / 5)
+    with pytest.raises(ValueError):
+        positive_curvature_of(np.zeros(3))
+
+
+def test_lanczos_moments_exact_for_low_degree():
+    """Gauss quadrature with m nodes integrates v^T A^k v exactly for k < 2m."""
+    g = torch.Generator().manual_seed(0)
+    Q, _ = torch.linalg.qr(torch.randn(40, 40, generator=g, dtype=torch.float64))
+    lam = torch.linspace(-1, 3, 40, dtype=torch.float64)
+    A = Q @ torch.diag(lam) @ Q.T
+    nodes, weights = slq_nodes(lambda V: A @ V, 40, num_probes=3, steps=6, seed=2)
+    v0 = (torch.randint(0, 2, (40, 3), generator=torch.Generator().manual_seed(2)) * 2 - 1
+          ).double()
+    for k in range(1, 12):
+        exact = np.mean([float(v @ torch.linalg.matrix_power(A, k) @ v / (v @ v))
+                         for v in v0.T])
+        assert np.sum(weights * nodes**k) == pytest.approx(exact, rel=1e-9, abs=1e-9)
+
+
+def test_lanczos_full_run_recovers_spectrum():
+    A = torch.diag(torch.arange(1.0, 11.0, dtype=torch.float64))
+    a, b = lanczos_tridiagonal(lambda V: A @ V, torch.ones(10, 1, dtype=torch.float64), 10)
+    T = torch.diag(a[0]) + torch.diag(b[0], 1) + torch.diag(b[0], -1)
+    np.testing.assert_allclose(torch.linalg.eigvalsh(T).numpy(), np.arange(1.0, 11.0),
+                               atol=1e-9)
+    with pytest.raises(ValueError, match="steps"):
+        lanczos_tridiagonal(lambda V: A @ V, torch.ones(10, 1, dtype=torch.float64), 11)
+
+
+def test_slq_density_close_to_exact_on_small_net(small_case):
+    net, p, X, y = small_case
+    ev = exact_hessian_spectrum(net, p, X, y)
+    op, P = hessian_operator(net, p, X, y)
+    nodes, weights = slq_nodes(op, P, num_probes=8, steps=25, seed=0)
+    assert weights.sum() == pytest.approx(1.0)
+    assert nodes.max() == pytest.approx(ev[0], rel=1e-6)
+    span = ev[0] - ev[-1]
+    grid = np.linspace(ev[-1] - 0.1 * span, ev[0] + 0.1 * span, 400)
+    d_exact = broadened_density(ev, None, grid, 0.03 * span)
+    d_slq = broadened_density(nodes, weights, grid, 0.03 * span)
+    assert np.trapezoid(d_exact, grid) == pytest.approx(1.0, abs=1e-3)
+    assert density_l1(grid, d_exact, d_slq) < 0.3
+
+
+def test_broadened_density_errors():
+    with pytest.raises(ValueError, match="sigma"):
+        broadened_density(np.ones(3), None, np.linspace(0, 1, 5), 0.0)
+    with pytest.raises(ValueError, match="weights"):
+        broadened_density(np.ones(3), np.ones(2), np.linspace(0, 1, 5), 0.1)
