@@ -1,0 +1,207 @@
+"""Chapter 03 (Gamma_p and the softmax collapse): declared parameters and every branch of
+C8-C12's verdicts, driven with synthetic numbers."""
+
+import ast
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from goldilocks_nb.chapters import gamma_p as ch
+from goldilocks_nb.contract import ParameterError
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "03_gamma_p.ipynb"
+
+
+def notebook_parameters(path: Path) -> dict:
+    nb = json.loads(path.read_text())
+    cells = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    assert len(cells) == 1
+    out = {}
+    for node in ast.parse("".join(cells[0]["source"])).body:
+        assert isinstance(node, ast.Assign) and len(node.targets) == 1, ast.dump(node)
+        out[node.targets[0].id] = ast.literal_eval(node.value)
+    return out
+
+
+def test_parameters_cell_equals_defaults():
+    values = notebook_parameters(NOTEBOOK)
+    assert set(values) == set(ch.Params.names())
+    assert ch.Params.from_mapping(values) == ch.Params()
+    defaults = ch.Params().as_dict()
+    for k, v in values.items():
+        assert v == defaults[k], k
+
+
+def test_parameters_cell_has_no_inline_comments():
+    nb = json.loads(NOTEBOOK.read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    for line in "".join(cell["source"]).splitlines():
+        assert line.startswith("#") or "#" not in line, line
+
+
+@pytest.mark.parametrize("bad, name", [
+    ({"dataset": "cifar10"}, "dataset"),
+    ({"n_samples": 1}, "n_samples"),
+    ({"model_seed": 0.0}, "model_seed"),
+    ({"subspace_seed": -1}, "subspace_seed"),
+    ({"d": 9}, "d"),
+    ({"temperature": 0.0}, "temperature"),
+    ({"K_values": [10, 1]}, "K_values"),
+    ({"K_values": [10.0]}, "K_values"),
+    ({"dirichlet_concentrations": [0.1, -1.0]}, "dirichlet_concentrations"),
+    ({"dirichlet_draws": 8}, "dirichlet_draws"),
+    ({"n_logit_sets": 200}, "n_logit_sets"),
+    ({"logit_alpha_range": [1e2, 1e-2]}, "logit_alpha_range"),
+    ({"logit_alpha_range": [1e-2, 1e1, 1e2]}, "logit_alpha_range"),
+    ({"logit_alpha_points": 2}, "logit_alpha_points"),
+    ({"collapse_S": [2, 11]}, "collapse_S"),
+    ({"eps_grid": [1e-3]}, "eps_grid"),
+    ({"eps_grid": [0.2, 1e-3]}, "eps_grid"),
+    ({"n_monte_carlo": 0}, "n_monte_carlo"),
+    ({"scan_alphas": [1.0, 2.0]}, "scan_alphas"),
+    ({"fig10_alphas": []}, "fig10_alphas"),
+    ({"fig10_alphas": [5, -10]}, "fig10_alphas"),
+    ({"dtype": "half"}, "dtype"),
+])
+def test_bad_parameters_are_refused(bad, name):
+    with pytest.raises(ParameterError, match=name):
+        ch.Params(**bad)
+
+
+def test_unknown_key_is_refused():
+    with pytest.raises(ParameterError, match="scan_alpha'.*profiles/default.yml"):
+        ch.Params.from_mapping({"scan_alpha": [1, 2, 3]}, source="profiles/default.yml")
+
+
+def test_d_larger_than_parameter_count_is_refused():
+    ch.check_dimensions(ch.Params(d=50), 266_200)
+    with pytest.raises(ParameterError, match=r"'d' = 300000.*P = 266200"):
+        ch.check_dimensions(ch.Params(d=300_000), 266_200)
+
+
+def test_eps_sorted_largest_first_and_fmt_small():
+    assert list(ch.Params(eps_grid=[1e-3, 1e-1, 1e-8]).eps) == [1e-1, 1e-3, 1e-8]
+    assert ch.fmt_small(1.354e-16) == "< 1e-12"
+    assert ch.fmt_small(-0.0) == "< 1e-12"
+    assert ch.fmt_small(2.5e-3, ".2e") == "2.50e-03"
+    assert ch.fmt_small(float("nan"), ".2e") == "nan"
+
+
+# ---- C8
+def survey(K=10, vmin=1.0, vmax=3.0):
+    return {"min": vmin, "max": vmax, "argmax": "uniform", "bound": (1.0, np.sqrt(K - 1)),
+            "single": {0.1: np.ones(399), 1.0: np.ones(400)}}
+
+
+def test_c8_branches():
+    good = {K: {"inside": True, "max_at_uniform": True, "two_class_is_one": True} for K in (10, 3)}
+    v = ch.verdict_c8({10: survey(), 3: survey(3, vmax=np.sqrt(2))}, good, 1.0)
+    assert v.verdict == "reproduced"
+    assert v.measured.startswith("K=10: Gamma_p in [1.0000, 3.0000] over 799 Dirichlet draws")
+    assert v.measured.endswith("collapse path of a real logit vector ends at 1.0000")
+    bad = {**good, 3: dict(good[3], inside=False)}
+    v = ch.verdict_c8({10: survey(), 3: survey(3, vmax=1.5)}, bad, 1.0)
+    assert v.verdict == "not reproduced"
+    assert v.why.startswith("failed: K=3: inside (")
+    assert "K=3: values in [1.0000, 1.5000], bound [1, 1.4142]" in v.why
+
+
+# ---- C9
+@pytest.mark.parametrize("n_bad, batch, verdict", [(0, True, "reproduced"),
+                                                   (0, False, "partly"),
+                                                   (6, True, "partly"),
+                                                   (7, True, "not reproduced")])
+def test_c9_branches(n_bad, batch, verdict):
+    monotone = [True] * (30 - n_bad) + [False] * n_bad
+    v = ch.verdict_c9(monotone=monotone, batch_monotone=batch, max_violation=0.02 if n_bad else 0,
+                      rho=[-1.0] * 29 + [-0.9963], batch_rho=-1.0)
+    assert v.verdict == verdict
+    assert v.measured.startswith(f"{30 - n_bad}/30 curves monotone")
+    assert "Spearman rho median -1.000, max -0.996" in v.measured
+    if verdict != "reproduced":
+        assert v.why.startswith(f"only {30 - n_bad}/30 per-image curves (batch curve: {batch})")
+
+
+# ---- C10
+def test_c10_branches():
+    S = [2, 3, 10]
+    limits = np.array([1.0, 1.6, 3.0])
+    table = np.array([[1.0, 1.0], [1.7, 1.6000001], [9.0, 3.000002]])
+    v = ch.verdict_c10(S=S, eps=[0.1, 1e-8], table=table, limits=limits)
+    assert v.verdict == "reproduced"
+    assert v.measured == ("Gamma_p^2(p(S, 1e-08)) vs 4(S-1)/(S+2) for S=2..10: max relative gap "
+                          "6.7e-07; S=10: 3.000002 (limit 3), S=2: 1.000000 (limit 1)")
+    table[1, -1] = 1.7
+    v = ch.verdict_c10(S=S, eps=[0.1, 1e-8], table=table, limits=limits)
+    assert v.verdict == "not reproduced" and "(S=3)" in v.why and "6.25e-02" in v.why
+
+
+# ---- C11
+@pytest.mark.parametrize("n_failed, verdict", [(0, "reproduced"), (2, "partly"),
+                                               (3, "not reproduced")])
+def test_c11_branches(n_failed, verdict):
+    checks = {k: i >= n_failed for i, k in enumerate(ch.C11_CHECKS)}
+    v = ch.verdict_c11(checks=checks, err_exact=1.8e-15, err_mc=2.9e-2, n_outliers=(9, 9),
+                       uniform_dev=2.8e-17, min_margin=4.9e-6, s_c2=9e-4, s_e2=3e-3)
+    assert v.verdict == verdict
+    assert v.measured.startswith("closed form vs Eq. 7 eigenvalues 2e-15, vs Monte-Carlo 2.9e-02")
+    assert v.values["checks"] == checks
+    if n_failed:
+        assert v.why.startswith("failed: " + ch.C11_CHECKS[0])
+
+
+# ---- C12
+PINNED = [{"hpc": 1.082, "alpha": 6.9, "gpc": 1.209}]
+PRE = [{"ratio": 0.9945}, {"ratio": 1.0}]
+
+
+@pytest.mark.parametrize("n_failed, collapsed, verdict", [(0, [], "reproduced"),
+                                                          (0, [100.0], "partly"),
+                                                          (2, [], "partly"),
+                                                          (3, [200.0], "not reproduced")])
+def test_c12_branches(n_failed, collapsed, verdict):
+    checks = {k: i >= n_failed for i, k in enumerate(ch.C12_CHECKS)}
+    v = ch.verdict_c12(checks=checks, pinned=PINNED, after=[0.586, -0.334], pre=PRE,
+                       aligned=[(5.0, 0.9157, True), (10.0, 1.0, True)],
+                       collapsed_alphas=collapsed, n_fig10=6, n_samples=100)
+    assert v.verdict == verdict
+    assert v.measured == (
+        "Hessian PC near 1: 1.082 (alpha 6.9, G-term 1.209); afterwards min PC -0.334; "
+        "lambda1/(2 eps) in [0.995, 1.000]; first-layer eigenvector vs least-confident image "
+        f"|cos|: 0.9157 (alpha 5), 1.0000 (alpha 10); {len(collapsed)}/6 Figure-10 alphas fully "
+        "collapsed in float64")
+    if collapsed:
+        assert f"at alpha = {collapsed[0]:g} every softmax output of the 100 images" in v.why
+    if n_failed:
+        assert v.why.startswith("failed: " + ch.C12_CHECKS[0])
+
+
+def test_c12_measure_on_a_synthetic_scan():
+    def row(alpha, hpc, share, p):
+        return {"alpha": alpha, "hessian_pc": hpc, "g_pc": 1.0, "share_least": share,
+                "p_least": np.array(p)}
+    scan = [row(1.0, 2.4, 0.1, [0.4, 0.3, 0.3]), row(7.0, 1.0, 0.95, [0.98, 0.02, 1e-9]),
+            row(20.0, -0.3, 1.0, [1.0 - 1e-12, 1e-12, 0.0]), row(100.0, -0.3, 1.0, [1.0, 0, 0])]
+    fig10 = [{"alpha": 5.0, "collapsed": False, "best": {"abs_cosine": 0.999, "index": 3}},
+             {"alpha": 100.0, "collapsed": True}]
+    out = ch.measure_c12(scan, fig10, {5.0: 3, 100.0: 0})
+    assert [r["alpha"] for r in out["sep_rows"]] == [1.0, 7.0, 20.0]
+    assert out["after"] == [-0.3, -0.3] and out["collapsed_alphas"] == [100.0]
+    assert all(out["checks"].values())
+    v = ch.verdict_c12(checks=out["checks"], pinned=out["pinned"], after=out["after"],
+                       pre=out["pre"], aligned=out["aligned"],
+                       collapsed_alphas=out["collapsed_alphas"], n_fig10=2, n_samples=4)
+    assert v.verdict == "partly"
+
+
+def test_measure_c8_and_c10_on_small_parameters():
+    params = ch.Params(K_values=[3], dirichlet_concentrations=[1.0], dirichlet_draws=16,
+                       collapse_S=[2, 3], eps_grid=[1e-2, 1e-8])
+    c8 = ch.measure_c8(params, torch.tensor([[0.5, -0.2, 0.1]], dtype=torch.float64))
+    assert all(c8["checks"][3].values())
+    assert ch.verdict_c8(c8["survey"], c8["checks"], c8["path"][-1]).verdict == "reproduced"
+    c10 = ch.measure_c10(params)
+    assert c10["rel_err"].max() < 1e-6
