@@ -185,7 +185,8 @@ def spectrum_case(X: torch.Tensor, y: torch.Tensor, num_classes: int, width: int
     Returns a dict with ``eigenvalues`` (descending), ``P``, ``loss`` (final training
     loss), ``count``, ``bulk_edge``, ``gap`` (the outlier rule's fields), ``bulk_std``
     (standard deviation of the eigenvalues without the top ``max_outliers``, a bulk scale
-    that does not depend on the rule's count) and ``params`` (the trained point).
+    that does not depend on the rule's count) and ``params`` (the trained point; the
+    architecture is rebuilt from ``width`` and the seed where it is needed).
     ``steps = 0`` takes the spectrum at the (alpha-scaled) initialisation.
     """
     net = build_model("mlp", seed=seed, input_shape=tuple(X.shape[1:]), widths=[width, width],
@@ -201,7 +202,7 @@ def spectrum_case(X: torch.Tensor, y: torch.Tensor, num_classes: int, width: int
     return {"eigenvalues": ev, "P": int(ev.size), "loss": final_loss, "count": split.count,
             "bulk_edge": split.bulk_edge, "gap": split.gap,
             "bulk_std": float(np.std(ev[max_outliers:])),
-            "params": theta, "model": net}
+            "params": theta}
 
 
 def width_sweep(params: Params, data: Dataset) -> list[dict]:
@@ -245,7 +246,10 @@ def slq_validation(params: Params, data: Dataset, small_case: dict, slq_data: Da
     on ``slq_data``, at initialisation) its ``P``, nodes, weights and density.
     """
     ev = small_case["eigenvalues"]
-    op, P = hessian_operator(small_case["model"], small_case["params"], data.X, data.y)
+    small = build_model("mlp", seed=params.seed, input_shape=data.input_shape,
+                        widths=[small_case["width"]] * 2, num_classes=data.num_classes,
+                        dtype=torch.float64, device=data.X.device)
+    op, P = hessian_operator(small, small_case["params"], data.X, data.y)
     steps = min(params.slq_steps, P)
     nodes, weights = slq_nodes(op, P, num_probes=params.slq_probes, steps=steps,
                                seed=params.seed, device=data.X.device)
