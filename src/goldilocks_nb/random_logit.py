@@ -178,6 +178,17 @@ def top_sample_share(probs: torch.Tensor) -> float:
     return float(trace_shares(probs).max())
 
 
+def _seeds_and_logits(model: nn.Module, params: Params, X: torch.Tensor,
+                      seeds: Sequence[int]) -> tuple[list[int], torch.Tensor, torch.device]:
+    """The subspace seeds as ints (at least one), float64 logits at ``params``, the device."""
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must hold at least one subspace seed")
+    with torch.no_grad():
+        z = logits(model, params, X).to(torch.float64)
+    return seeds, z, next(iter(params.values())).device
+
+
 def logit_model_sweep(model: nn.Module, params: Params, X: torch.Tensor, *,
                       alphas: Sequence[float], d: int, seeds: Sequence[int],
                       temperature: float = 1.0, degree: int | None = None) -> dict:
@@ -199,12 +210,7 @@ def logit_model_sweep(model: nn.Module, params: Params, X: torch.Tensor, *,
     L, t = _check_degree_temperature(L, temperature)
     P = sum(v.numel() for v in params.values())
     (d,) = check_dimensions([d], P)
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ValueError("seeds must hold at least one subspace seed")
-    with torch.no_grad():
-        z = logits(model, params, X).to(torch.float64)
-    dev = next(iter(params.values())).device
+    seeds, z, dev = _seeds_and_logits(model, params, X, seeds)
     true, pred, s_c2, s_e2 = [], [], [], []
     for seed in seeds:
         R = random_subspace(P, d, seed=seed, dtype=torch.float64, device=dev)
@@ -279,12 +285,7 @@ def dimension_sweep(model: nn.Module, params: Params, X: torch.Tensor, y: torch.
     ds = check_dimensions(d_values, P)
     arr = check_alphas(alphas)
     L, t = _check_degree_temperature(homogeneity_degree(model), temperature)
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ValueError("seeds must hold at least one subspace seed")
-    with torch.no_grad():
-        z = logits(model, params, X).to(torch.float64)
-    dev = next(iter(params.values())).device
+    seeds, z, dev = _seeds_and_logits(model, params, X, seeds)
     shape = (len(ds), arr.size, len(seeds))
     H, G, E = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     for i, d in enumerate(ds):
