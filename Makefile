@@ -10,7 +10,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
 .DELETE_ON_ERROR:
-.PHONY: book test unit nbval notebooks bench scorecard clean env
+.PHONY: book test unit nbval nbval-portable notebooks bench scorecard check clean env
 
 # Idempotent environment: re-installed only when pyproject.toml changes.
 # torch and torchvision are pinned in pyproject.toml and installed in this one pip call.
@@ -29,10 +29,22 @@ book: $(STAMP)
 test: unit nbval
 
 unit: $(STAMP)
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q -m "not browser"
 
 nbval: $(STAMP)
 	$(PY) -m pytest --nbval-lax --nbval-current-env notebooks -q
+
+# The stored outputs must hold on other CPUs and BLAS code paths too: these settings make
+# MKL and ATen take the code paths of other machines (CI runs this after `make test`).
+NBVAL_ENVS := MKL_CBWR=COMPATIBLE MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=default
+nbval-portable: $(STAMP)
+	@for setting in $(NBVAL_ENVS); do \
+	  echo "[nbval] $$setting"; \
+	  env $$setting $(PY) -m pytest --nbval-lax --nbval-current-env notebooks -q || exit 1; \
+	done
+
+check: $(STAMP)
+	$(PY) -m goldilocks_nb.book check --profile $(PROFILE)
 
 notebooks: $(STAMP)
 	$(PY) -m goldilocks_nb.book store

@@ -1,4 +1,4 @@
-"""Claim records, cache, scorecard generation, parameter checks."""
+"""Claim records, cache, parameter checks (the scorecard: tests/test_scorecard.py)."""
 
 import json
 
@@ -10,9 +10,6 @@ import pytest  # noqa: E402
 
 from goldilocks_nb.notebook import check_choice, check_grid, check_positive_int, resolve_dtype  # noqa: E402
 from goldilocks_nb.results import cached, load_claims, record_claim, save_figure  # noqa: E402
-from goldilocks_nb.scorecard import load_claim_list, render_scorecard  # noqa: E402
-
-CLAIMS_YML = "book/claims.yml"
 
 
 def _record(tmp_path, claim="C3", verdict="reproduced", why=""):
@@ -37,26 +34,6 @@ def test_record_rejects_bad_input(tmp_path):
         _record(tmp_path, verdict="partly")
     with pytest.raises(ValueError, match="claim id"):
         _record(tmp_path, claim="Figure 2")
-
-
-def test_claim_list_has_all_27():
-    ids = [c["id"] for c in load_claim_list(CLAIMS_YML)]
-    assert ids == [f"C{i}" for i in range(1, 28)]
-
-
-def test_scorecard_not_yet_run_and_filled(tmp_path):
-    text = render_scorecard(CLAIMS_YML, tmp_path, "smoke")
-    rows = [line for line in text.splitlines() if line.startswith("| C") and "Claim" not in line]
-    assert len(rows) == 27 and all(r.split(" | ")[1] == "not yet run" for r in rows)
-    assert "27 not yet run" in text
-    _record(tmp_path, "C3")
-    _record(tmp_path, "C5", verdict="not reproduced", why="zone bounds differ by 2x")
-    text = render_scorecard(CLAIMS_YML, tmp_path, "smoke")
-    row3 = next(line for line in text.splitlines() if line.startswith("| C3 |"))
-    row5 = next(line for line in text.splitlines() if line.startswith("| C5 |"))
-    assert "max rel. error 1e-12" in row3 and "reproduced" in row3 and "Fashion-MNIST" in row3
-    assert "not reproduced: zone bounds differ by 2x" in row5
-    assert "25 not yet run" in text
 
 
 def test_cached_computes_once(tmp_path):

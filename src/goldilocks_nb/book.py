@@ -1,20 +1,34 @@
-"""Build the book: execute every chapter with a parameter profile, then render.
+"""Build the book: check a parameter profile, execute every chapter with it, then render.
 
     python -m goldilocks_nb.book build --profile default      # what `make book` runs
-    python -m goldilocks_nb.book execute --profile smoke 01_rescaling_symmetry
+    python -m goldilocks_nb.book execute --profile default 01_rescaling_symmetry
+    python -m goldilocks_nb.book execute --profile smoke 00_setting -p n_samples 128
+    python -m goldilocks_nb.book check --profile paper        # validate only, run nothing
+    python -m goldilocks_nb.book scorecard --profile default  # regenerate the scorecard page
     python -m goldilocks_nb.book store                        # refresh notebooks/ (smoke)
 
-``profiles/<profile>.yml`` holds ``common`` parameters (given to every notebook) and one
-section per notebook under ``notebooks``. Each chapter is executed by papermill (kernel
-``python3``, working directory ``notebooks/``) into ``book/chapters/<name>.ipynb`` through
-a temporary file, so a failing notebook leaves no half-written chapter; the build stops
-with the failing cell's error and ``jupyter-book`` does not run. The scorecard page is
-then generated from the result files, and Jupyter Book renders with execution off.
+A profile is ``profiles/<name>.yml`` (any file-name-like name, e.g. ``mine``) or a path to a
+YAML file, with ``common`` parameters (given to every chapter) and one section per chapter
+under ``notebooks``. Before anything runs, every chapter's parameters (common, section and
+``-p`` overrides) are checked against the chapter's declared ``Params``
+(:mod:`goldilocks_nb.chapters`): an undeclared key or a value of the wrong type stops the
+build with the file and the key.
+
+Each chapter is executed by papermill (kernel ``python3``, working directory ``notebooks/``)
+into ``book/chapters/<name>.ipynb`` through a temporary file, so a failing notebook never
+leaves a half-written chapter: the executed notebook with the error in place is kept at
+``_build/failed/<name>.ipynb`` (the message names it), and the build stops before
+``jupyter-book`` runs. In the book copy, the notebook's own (smoke) ``parameters`` cell is
+removed, a collapsed "Parameters as run" block takes its place, and a closing "Rerun this
+chapter" section gives the command and links to the chapter's figures and result files.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shlex
 import subprocess
 import sys
 import time
@@ -23,20 +37,57 @@ from typing import Any
 
 import yaml
 
+from .contract import ChapterParams, ParameterError
 from .results import atomic_write_text
 from .scorecard import render_scorecard
 
-__all__ = ["execute_notebook", "load_profile", "main", "notebook_names"]
+__all__ = ["Profile", "check_profile", "execute_notebook", "load_profile", "main",
+           "notebook_names"]
+
+Profile = dict[str, Any]
 
 
-def load_profile(root: Path, profile: str) -> dict[str, Any]:
-    """``{"common": {...}, "notebooks": {name: {...}}}`` from ``profiles/<profile>.yml``."""
-    path = root / "profiles" / f"{profile}.yml"
+class BookError(SystemExit):
+    """A build that cannot go on; the message says why (exit status 1)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+def _profile_path(root: Path, profile: str) -> Path:
+    if profile.endswith((".yml", ".yaml")) or os.sep in profile:
+        return Path(profile).expanduser().resolve()
+    return root / "profiles" / f"{profile}.yml"
+
+
+def load_profile(root: Path, profile: str) -> Profile:
+    """``{"name", "path", "common": {...}, "notebooks": {name: {...}}}`` of a profile.
+
+    ``profile`` is a name in ``profiles/`` or a path to a YAML file. YAML errors and
+    sections of the wrong shape are reported with the file's path.
+    """
+    path = _profile_path(root, profile)
     if not path.exists():
         names = sorted(p.stem for p in (root / "profiles").glob("*.yml"))
-        raise SystemExit(f"unknown profile {profile!r}: no {path}; profiles: {', '.join(names)}")
-    data = yaml.safe_load(path.read_text()) or {}
-    return {"common": data.get("common") or {}, "notebooks": data.get("notebooks") or {}}
+        raise BookError(f"unknown profile {profile!r}: no file {path}; profiles in "
+                        f"{root / 'profiles'}: {', '.join(names)} (or give a path to a .yml)")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise BookError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise BookError(f"{path}: a profile is a mapping with 'common' and 'notebooks'")
+    extra = set(data) - {"common", "notebooks"}
+    if extra:
+        raise BookError(f"{path}: unknown top-level key(s) {sorted(extra)}; "
+                        "allowed: common, notebooks")
+    common, notebooks = data.get("common") or {}, data.get("notebooks") or {}
+    if not isinstance(common, dict) or not isinstance(notebooks, dict) or not all(
+            isinstance(v, dict) or v is None for v in notebooks.values()):
+        raise BookError(f"{path}: 'common' and each 'notebooks.<chapter>' must be mappings")
+    name = path.stem if path.parent == root / "profiles" else str(path)
+    return {"name": path.stem, "label": name, "path": path, "common": common,
+            "notebooks": {k: v or {} for k, v in notebooks.items()}}
 
 
 def notebook_names(root: Path) -> list[str]:
@@ -44,85 +95,274 @@ def notebook_names(root: Path) -> list[str]:
     return sorted(p.stem for p in (root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
-def _tag_injected_cell(path: Path) -> None:
-    """Hide the papermill-injected parameters cell's input in the book (keep the cell)."""
+def chapter_parameters(prof: Profile, name: str,
+                       overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What papermill injects into chapter ``name``: profile name, common, section, -p."""
+    return {"profile": prof["name"], **prof["common"], **prof["notebooks"].get(name, {}),
+            **(overrides or {})}
+
+
+def check_profile(root: Path, prof: Profile, names: list[str],
+                  overrides: dict[str, Any] | None = None) -> dict[str, ChapterParams]:
+    """Validate ``prof`` (and ``overrides``) for chapters ``names`` before running any.
+
+    Returns the chapters' validated ``Params``. Raises :class:`BookError` naming the
+    profile file and the key for a section of an unknown chapter, an undeclared
+    parameter, or a value of the wrong type or range.
+    """
+    from .chapters import params_class
+
+    known = notebook_names(root)
+    for n in [*names, *prof["notebooks"]]:
+        if n not in known:
+            raise BookError(f"{prof['path']}: no notebook {n!r} in notebooks/; "
+                            f"chapters: {', '.join(known)}")
+    out = {}
+    for name in names:
+        try:
+            cls = params_class(name)
+        except KeyError as exc:
+            raise BookError(str(exc.args[0])) from None
+        source = f"{prof['path']} (common + notebooks.{name}"
+        source += " + -p overrides)" if overrides else ")"
+        try:
+            out[name] = cls.from_mapping(chapter_parameters(prof, name, overrides),
+                                         source=source)
+        except ParameterError as exc:
+            raise BookError(f"profile check failed: {exc}") from None
+    return out
+
+
+def _md_cell(text: str, tags: list[str] | None = None):
+    import nbformat
+
+    cell = nbformat.v4.new_markdown_cell(text)
+    if tags:
+        cell.metadata["tags"] = tags
+    return cell
+
+
+def _params_block(params: ChapterParams) -> str:
+    rows = "\n".join(f"| `{k}` | `{json.dumps(v)}` |" for k, v in params.as_dict().items())
+    return ("```{dropdown} Parameters as run (profile " + params.profile + ")\n"
+            "These are the values this page was executed with (the notebook's own defaults "
+            "are the fast `smoke` profile).\n\n| parameter | value |\n|---|---|\n"
+            + rows + "\n```\n")
+
+
+def _rel(path: Path, start: Path) -> str:
+    return os.path.relpath(path, start).replace(os.sep, "/")
+
+
+def _rerun_block(root: Path, name: str, prof: Profile, params: ChapterParams,
+                 results: Path) -> str:
+    chapter_dir = root / "book" / "chapters"
+    profile_arg = prof["label"]
+    lines = [
+        "## Rerun this chapter",
+        "",
+        "With the same parameters (from the repository root):",
+        "",
+        "```bash",
+        f"python -m goldilocks_nb.book execute --profile {shlex.quote(profile_arg)} {name}",
+        "```",
+        "",
+        "or with papermill directly, from a YAML file holding the parameters of the table "
+        "above:",
+        "",
+        "```bash",
+        f".venv/bin/papermill -k python3 --cwd notebooks notebooks/{name}.ipynb "
+        f"/tmp/{name}.ipynb -f params.yml",
+        "```",
+        "",
+    ]
+    prefix = name.split("_", 1)[0]
+    figures = sorted((results / "figures").glob(f"{prefix}_*.png"))
+    inside = results.is_relative_to(root)
+    if figures:
+        lines.append("Figures of this chapter (PNG and PDF):")
+        lines.append("")
+        for png in figures:
+            pdf = png.with_suffix(".pdf")
+            if inside:
+                files = [f"{{download}}`{p.suffix[1:].upper()} <{_rel(p, chapter_dir)}>`"
+                         for p in (png, pdf) if p.exists()]
+                lines.append(f"- `{png.stem}`: " + ", ".join(files))
+            else:
+                lines.append(f"- `{png}` (and `.pdf`)")
+        lines.append("")
+    claims = sorted((results / "claims").glob("C*.json"))
+    mine = [c for c in claims if _claim_chapter(root, c.stem) == prefix]
+    if mine:
+        lines.append("Result files of this chapter's claims (JSON; also summarised on the "
+                     "scorecard page):")
+        lines.append("")
+        for c in mine:
+            if inside:
+                lines.append(f"- {{download}}`{c.stem} <{_rel(c, chapter_dir)}>`")
+            else:
+                lines.append(f"- `{c}`")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _claim_chapter(root: Path, claim: str) -> str:
+    """The two-digit chapter prefix of ``claim`` from ``book/claims.yml`` (or "")."""
+    try:
+        items = yaml.safe_load((root / "book" / "claims.yml").read_text())["claims"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return ""
+    for c in items:
+        if c.get("id") == claim:
+            nb = str(c.get("notebook") or c.get("chapter") or "")
+            return nb[:2]
+    return ""
+
+
+def _decorate_for_book(path: Path, params: ChapterParams) -> None:
+    """Book copy: remove the smoke parameters and the injected cell from the page (both
+    stay in the file) and show the parameters as run in their place."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        tags = cell.metadata.get("tags", [])
-        if "injected-parameters" in tags and "remove-input" not in tags:
-            cell.metadata["tags"] = [*tags, "remove-input"]
+    last = -1
+    for i, cell in enumerate(nb.cells):
+        tags = list(cell.metadata.get("tags", []))
+        if {"parameters", "injected-parameters"} & set(tags):
+            last = i
+            if "remove-cell" not in tags:
+                cell.metadata["tags"] = [*tags, "remove-cell"]
+    nb.cells.insert(last + 1, _md_cell(_params_block(params), ["parameters-as-run"]))
     nbformat.write(nb, path)
 
 
 def execute_notebook(root: Path, name: str, parameters: dict[str, Any], out: Path,
-                     *, timeout: int = 3600) -> float:
+                     *, timeout: int = 3600, progress: bool = False,
+                     params: ChapterParams | None = None) -> float:
     """Run ``notebooks/<name>.ipynb`` with ``parameters`` into ``out``; return seconds.
 
-    Raises ``SystemExit`` with the failing cell's error (and removes the partial output).
+    The run goes to a temporary file next to ``out`` that replaces ``out`` only on success.
+    On failure the executed notebook (with the error) is kept at
+    ``<root>/_build/failed/<name>.ipynb`` and :class:`BookError` names the cell and that file.
     """
     import papermill as pm
 
     src = root / "notebooks" / f"{name}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.running.ipynb")
+    for stale in out.parent.glob(f".{out.stem}.running*.ipynb"):  # left by a killed run
+        stale.unlink(missing_ok=True)
+    tmp = out.with_name(f".{out.stem}.running-{os.getpid()}.ipynb")
     start = time.perf_counter()
     try:
         pm.execute_notebook(
             str(src), str(tmp), parameters=parameters or None, kernel_name="python3",
-            cwd=str(root / "notebooks"), log_output=False, progress_bar=False,
+            cwd=str(root / "notebooks"), log_output=False, progress_bar=progress,
             execution_timeout=timeout,
         )
     except pm.PapermillExecutionError as exc:
-        tmp.unlink(missing_ok=True)
-        raise SystemExit(
+        kept = root / "_build" / "failed" / f"{name}.ipynb"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            tmp.replace(kept)
+        raise BookError(
             f"\nnotebook {name} failed in cell {exc.exec_count}:\n{exc.ename}: {exc.evalue}\n"
             f"{''.join(exc.traceback[-3:]) if exc.traceback else ''}\n"
+            f"The executed notebook with the error is at {kept}.\n"
             f"(no book was built; rerun just this chapter with "
-            f"`python -m goldilocks_nb.book execute {name}`)"
+            f"`python -m goldilocks_nb.book execute --profile PROFILE {name}`)"
         ) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _tag_injected_cell(tmp)
+    if params is not None:
+        _decorate_for_book(tmp, params)
     tmp.replace(out)
     return time.perf_counter() - start
 
 
-def _execute_all(root: Path, profile: str, names: list[str]) -> dict[str, Any]:
-    prof = load_profile(root, profile)
-    known = notebook_names(root)
-    for n in [*names, *prof["notebooks"]]:
-        if n not in known:
-            raise SystemExit(f"no notebook {n!r} in notebooks/; notebooks: {', '.join(known)}")
-    for name in names or known:
-        params = {"profile": profile, **prof["common"], **(prof["notebooks"].get(name) or {})}
-        print(f"[book] executing {name} (profile {profile}) ...", flush=True)
-        secs = execute_notebook(root, name, params, root / "book" / "chapters" / f"{name}.ipynb")
-        print(f"[book] {name}: {secs:.1f} s", flush=True)
-    return prof
+def _results_dir(root: Path, params: ChapterParams) -> Path:
+    """``results_dir`` as the chapters see it (relative to ``notebooks/``), absolute."""
+    path = Path(params.results_dir).expanduser()
+    return path if path.is_absolute() else (root / "notebooks" / path).resolve()
 
 
-def _results_dir(root: Path, prof: dict[str, Any]) -> Path:
-    rel = prof["common"].get("results_dir", "../results/smoke")
-    return (root / "notebooks" / rel).resolve()
+def _execute_all(root: Path, prof: Profile, names: list[str],
+                 overrides: dict[str, Any]) -> dict[str, ChapterParams]:
+    names = names or notebook_names(root)
+    checked = check_profile(root, prof, names, overrides)
+    print(f"[book] profile {prof['label']} ({prof['path']}): parameters of "
+          f"{len(names)} chapter(s) checked", flush=True)
+    times = {}
+    total = time.perf_counter()
+    for i, name in enumerate(names, 1):
+        params = checked[name]
+        print(f"[book] ({i}/{len(names)}) executing {name} ...", flush=True)
+        results = _results_dir(root, params)
+        injected = chapter_parameters(prof, name, overrides)
+        out = root / "book" / "chapters" / f"{name}.ipynb"
+        secs = execute_notebook(root, name, injected, out, progress=True, params=params)
+        # The rerun section lists the files the chapter wrote, so it is added afterwards.
+        _append_rerun(out, _rerun_block(root, name, prof, params, results))
+        times[name] = secs
+        print(f"[book] ({i}/{len(names)}) {name}: {secs:.1f} s", flush=True)
+    print("[book] chapter times:", flush=True)
+    width = max(len(n) for n in times)
+    for name, secs in times.items():
+        print(f"[book]   {name:<{width}}  {secs:8.1f} s", flush=True)
+    print(f"[book]   {'total':<{width}}  {time.perf_counter() - total:8.1f} s", flush=True)
+    return checked
 
 
-def _write_scorecard(root: Path, profile: str, prof: dict[str, Any]) -> None:
-    results = _results_dir(root, prof)
-    text = render_scorecard(root / "book" / "claims.yml", results, profile)
-    text = text.replace(str(results), str(results.relative_to(root)))
+def _append_rerun(path: Path, text: str) -> None:
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    nb.cells = [c for c in nb.cells if "rerun" not in c.metadata.get("tags", [])]
+    nb.cells.append(_md_cell(text, ["rerun"]))
+    tmp = path.with_name(f".{path.stem}.rerun-{os.getpid()}.ipynb")
+    nbformat.write(nb, tmp)
+    tmp.replace(path)
+
+
+def _write_scorecard(root: Path, prof: Profile, results: Path) -> None:
+    text = render_scorecard(root / "book" / "claims.yml", results, prof["label"])
+    if results.is_relative_to(root):
+        text = text.replace(str(results), str(results.relative_to(root)))
     atomic_write_text(root / "book" / "scorecard.md", text)
+
+
+def _parse_overrides(pairs: list[list[str]] | None) -> dict[str, Any]:
+    out = {}
+    for key, value in pairs or []:
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise BookError(f"-p {key} {value!r}: not a YAML value ({exc})") from None
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m goldilocks_nb.book", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=("build", "execute", "scorecard", "store"))
-    ap.add_argument("notebooks", nargs="*", help="chapter names (default: all)")
-    ap.add_argument("--profile", default="default")
-    ap.add_argument("--root", default=".", help="repository root")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    helps = {
+        "build": "check the profile, execute every chapter, write the scorecard, render HTML",
+        "execute": "check the profile and execute the named chapters (default: all)",
+        "check": "only check the profile's parameters against the chapters' declarations",
+        "scorecard": "regenerate book/scorecard.md from the profile's result files",
+        "store": "re-execute notebooks/ in place with their own (smoke) parameters",
+    }
+    for cmd, text in helps.items():
+        p = sub.add_parser(cmd, help=text, description=text)
+        p.add_argument("notebooks", nargs="*", help="chapter names, e.g. 01_rescaling_symmetry "
+                                                    "(default: all)")
+        p.add_argument("--root", default=".", help="repository root (default: .)")
+        if cmd != "store":
+            p.add_argument("--profile", default="default",
+                           help="a name in profiles/ or a path to a .yml (default: default)")
+        if cmd in ("build", "execute", "check"):
+            p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                           help="override one parameter for the named chapters (YAML value)")
     args = ap.parse_args(argv)
     root = Path(args.root).resolve()
 
@@ -133,11 +373,19 @@ def main(argv: list[str] | None = None) -> int:
             path = root / "notebooks" / f"{name}.ipynb"
             print(f"[store] {name}: {execute_notebook(root, name, {}, path):.1f} s")
         return 0
+    prof = load_profile(root, args.profile)
     if args.command == "scorecard":
-        _write_scorecard(root, args.profile, load_profile(root, args.profile))
+        names = notebook_names(root)
+        checked = check_profile(root, prof, names[:1])
+        _write_scorecard(root, prof, _results_dir(root, checked[names[0]]))
         return 0
-    prof = _execute_all(root, args.profile, args.notebooks)
-    _write_scorecard(root, args.profile, prof)
+    overrides = _parse_overrides(getattr(args, "param", None))
+    if args.command == "check":
+        checked = check_profile(root, prof, args.notebooks or notebook_names(root), overrides)
+        print(f"[book] {prof['path']}: {len(checked)} chapter(s) OK")
+        return 0
+    checked = _execute_all(root, prof, args.notebooks, overrides)
+    _write_scorecard(root, prof, _results_dir(root, next(iter(checked.values()))))
     if args.command == "build":
         jb = Path(sys.executable).with_name("jupyter-book")
         cmd = [str(jb), "build", str(root), "--builder", "html", "-W", "-n", "--keep-going"]

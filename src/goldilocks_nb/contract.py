@@ -283,6 +283,8 @@ class Verdict:
         measured: the key measured numbers in words, as the scorecard shows them.
         why: the reason, built from the measured numbers (required unless reproduced).
         values: the raw numbers behind it (JSON-able), for the result file.
+        key: the one number a reader looks for first (e.g. ``"slope 4.00 (pred. 4)"``);
+            the scorecard's summary table shows it.
     """
 
     claim: str
@@ -290,6 +292,7 @@ class Verdict:
     measured: str
     why: str = ""
     values: Mapping[str, Any] = field(default_factory=dict)
+    key: str = ""
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -331,4 +334,5 @@ def record_verdict(verdict: Verdict, params: ChapterParams, *, evidence: str,
     return record_claim(verdict.claim, measured=verdict.measured, verdict=verdict.verdict,
                         why=verdict.why, evidence=evidence, parameters=params.as_dict(),
                         profile=params.profile, data_source=data_source,
-                        results_dir=params.results_dir, values=dict(verdict.values))
+                        results_dir=params.results_dir,
+                        values={**verdict.values, **({"key": verdict.key} if verdict.key else {})})

@@ -9,12 +9,18 @@ Where data is looked for, in this order (the first that has the files wins):
 5. a torchvision download into the cache, when there is network.
 
 Otherwise :class:`DataNotFoundError` names every file it looked for and how to get them.
+A file that is found but damaged (truncated, not a gzip/tar archive, an IDX file whose size
+does not match its header, an image that does not decode) raises
+:class:`DamagedDataError` naming the file, what is wrong and where to get a good copy; the
+decoded-data cache is left untouched then.
 Accepted layouts in a root: torchvision's (``FashionMNIST/raw/*-ubyte[.gz]``,
 ``cifar-10-batches-py/``, ``cifar-10-python.tar.gz``), the four Fashion-MNIST IDX ``.gz``
 files in ``root/`` or ``root/fashion-mnist/``, and for CIFAR-10 an ImageFolder tree
 (``train/<class>/*.jpg``, ``test/<class>/*.jpg``) as a folder ``cifar10``/``cifar10-jpeg``
 or a ``cifar10-jpeg.tar.gz``/``cifar10.tar.gz`` of it. Sources are decoded once into an
-uncompressed ``.npz`` in the cache, keyed by the sha256 of the source files.
+uncompressed ``.npz`` in the cache (``decoded/``), keyed by the sha256 of the source
+files and written through :func:`goldilocks_nb.results.cached`: an entry that is truncated,
+zeroed or otherwise damaged is reported with a warning naming it and decoded again.
 
 Images are standardised as in the paper's code: Fashion-MNIST with mean 0.2860 and std
 0.3530; CIFAR-10 per channel with mean (0.4914, 0.4822, 0.4465) and std
@@ -26,9 +32,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import math
 import os
 import pickle
 import tarfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -37,10 +45,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .results import cached
+
 __all__ = [
     "DATA_ENV",
     "CACHE_ENV",
     "DATASETS",
+    "DamagedDataError",
+    "DataError",
     "DataNotFoundError",
     "Dataset",
     "balanced_indices",
@@ -85,8 +97,35 @@ HOW_TO_GET = (
 )
 
 
-class DataNotFoundError(FileNotFoundError):
+FASHION_REMEDY = (
+    "replace it with a good copy of the original file (https://github.com/zalandoresearch/"
+    "fashion-mnist, folder data/fashion/, or `apt-get install dataset-fashion-mnist`, which "
+    "puts them in /usr/share/datasets/fashion-mnist), or remove the damaged copy so that the "
+    "loader looks in the next place"
+)
+CIFAR_REMEDY = (
+    "download CIFAR-10 again: the canonical cifar-10-python.tar.gz from "
+    "https://www.cs.toronto.edu/~kriz/cifar-10.html (torchvision fetches it when there is "
+    "network), or restore the JPEG copy (cifar10-jpeg.tar.gz, ImageFolder layout "
+    "train/<class>/*.jpg, test/<class>/*.jpg) from where you got it"
+)
+
+
+class DataError(Exception):
+    """A dataset cannot be loaded: its files are missing or damaged."""
+
+
+class DataNotFoundError(DataError, FileNotFoundError):
     """The requested dataset's files are in none of the places searched."""
+
+
+class DamagedDataError(DataError):
+    """A dataset file was found but cannot be read (the message names it and the remedy)."""
+
+    def __init__(self, path: str | os.PathLike, problem: str, remedy: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path} {problem}. Remedy: {remedy}.")
 
 
 @dataclass(frozen=True)
@@ -218,39 +257,98 @@ def _cifar_candidates(root: Path) -> list[str]:
 # --------------------------------------------------------------------------- decoding
 
 
-def _sha256(paths: Sequence[Path]) -> str:
+def _sha256(paths: Sequence[Path], base: Path | None = None) -> str:
+    """sha256 of the files' contents (and their paths relative to ``base``, when given)."""
     h = hashlib.sha256()
     for p in paths:
+        if base is not None:
+            h.update(f"{p.relative_to(base).as_posix()}\0".encode())
         with open(p, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 22), b""):
                 h.update(chunk)
     return h.hexdigest()
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+def _read_gzip(path: Path, remedy: str) -> bytes:
+    """The decompressed content of ``path``, or :class:`DamagedDataError` saying why not."""
+    size = path.stat().st_size
+    try:
+        with gzip.open(path, "rb") as f:
+            return f.read()
+    except gzip.BadGzipFile as exc:
+        problem = f"is not a gzip file ({exc}; {size} bytes)"
+    except EOFError:
+        problem = (f"is truncated: its gzip stream ends before the end-of-stream marker "
+                   f"({size} bytes on disk)")
+    except (zlib.error, OSError) as exc:
+        problem = f"is a damaged gzip file ({type(exc).__name__}: {exc}; {size} bytes)"
+    raise DamagedDataError(path, problem, remedy)
+
+
+def _read_idx(path: Path, remedy: str = FASHION_REMEDY) -> np.ndarray:
+    """An IDX file of unsigned bytes (plain or .gz), checked against its own header."""
+    data = _read_gzip(path, remedy) if path.suffix == ".gz" else path.read_bytes()
+    if len(data) < 4 or data[:2] != b"\0\0" or data[3] == 0:
+        start = data[:4].hex() or "nothing"
+        raise DamagedDataError(path, f"is not an IDX file (it starts with {start}, expected "
+                               "0000080n)", remedy)
+    if data[2] != 0x08:
+        raise DamagedDataError(path, f"is an IDX file of type 0x{data[2]:02x}, expected unsigned "
+                               "bytes (0x08)", remedy)
     ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DamagedDataError(path, f"is truncated: {len(data)} bytes, shorter than its "
+                               f"{header}-byte header", remedy)
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    expected, actual = math.prod(shape), len(data) - header
+    if actual != expected:
+        what = "truncated" if actual < expected else "too long"
+        raise DamagedDataError(path, f"has the wrong size for its header ({what}): the header "
+                               f"says shape {shape}, i.e. {expected} bytes of data, the file "
+                               f"holds {actual}", remedy)
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
 def _decode_fashion(files: dict[str, Path]) -> dict[str, np.ndarray]:
     out = {}
     for split, (img, lab) in _FASHION_FILES.items():
-        out[f"x_{split}"] = _read_idx(files[img])[:, None, :, :]
-        out[f"y_{split}"] = _read_idx(files[lab]).astype(np.int64)
+        x, y = _read_idx(files[img]), _read_idx(files[lab])
+        if x.ndim != 3 or x.shape[1:] != (28, 28):
+            raise DamagedDataError(files[img], f"holds images of shape {x.shape[1:]}, expected "
+                                   "28 x 28 (is it a Fashion-MNIST image file?)", FASHION_REMEDY)
+        if y.ndim != 1 or len(y) != len(x) or (len(y) and y.max() > 9):
+            raise DamagedDataError(files[lab], f"holds labels of shape {y.shape} (max "
+                                   f"{y.max() if y.size else '-'}) that do not fit the "
+                                   f"{len(x)} images of {files[img].name}", FASHION_REMEDY)
+        out[f"x_{split}"] = x[:, None, :, :]
+        out[f"y_{split}"] = y.astype(np.int64)
     return out
 
 
-def _cifar_from_batches(batches: dict[str, bytes]) -> dict[str, np.ndarray]:
+def _cifar_from_batches(batches: dict[str, bytes], where: Path) -> dict[str, np.ndarray]:
+    """Decode the six python batches; ``where`` (folder or archive) names them in errors."""
+
     def unpack(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
         xs, ys = [], []
         for n in names:
-            d = pickle.loads(batches[n], encoding="bytes")
-            xs.append(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            ys.append(np.asarray(d[b"labels"], dtype=np.int64))
+            if n not in batches:
+                raise DamagedDataError(where, f"has no batch {n!r} (found: "
+                                       f"{', '.join(sorted(batches)) or 'none'})", CIFAR_REMEDY)
+            try:
+                d = pickle.loads(batches[n], encoding="bytes")
+                x = np.asarray(d[b"data"], dtype=np.uint8)
+                y = np.asarray(d[b"labels"], dtype=np.int64)
+            except Exception as exc:  # noqa: BLE001 - any failure: the batch is damaged
+                raise DamagedDataError(f"{where} (batch {n})", f"is not a readable CIFAR-10 "
+                                       f"batch ({type(exc).__name__}: {exc})",
+                                       CIFAR_REMEDY) from None
+            if x.ndim != 2 or x.shape[1] != 3072 or len(y) != len(x):
+                raise DamagedDataError(f"{where} (batch {n})", f"holds data of shape {x.shape} "
+                                       f"and {len(y)} labels, expected (n, 3072) and n labels",
+                                       CIFAR_REMEDY)
+            xs.append(x.reshape(-1, 3, 32, 32))
+            ys.append(y)
         return np.concatenate(xs), np.concatenate(ys)
 
     x_tr, y_tr = unpack([f"data_batch_{i}" for i in range(1, 6)])
@@ -258,14 +356,23 @@ def _cifar_from_batches(batches: dict[str, bytes]) -> dict[str, np.ndarray]:
     return {"x_train": x_tr, "y_train": y_tr, "x_test": x_te, "y_test": y_te}
 
 
-def _decode_image(data: bytes) -> np.ndarray:
+def _decode_image(data: bytes, where: str) -> np.ndarray:
+    """A 32 x 32 RGB image as ``(3, 32, 32)`` uint8; ``where`` names it in errors."""
     from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            arr = np.asarray(im.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1)
+    except Exception as exc:  # noqa: BLE001 - PIL raises several kinds for bad images
+        raise DamagedDataError(where, f"is not a readable image ({type(exc).__name__}: {exc}; "
+                               f"{len(data)} bytes)", CIFAR_REMEDY) from None
+    if arr.shape != (3, 32, 32):
+        raise DamagedDataError(where, f"is a {arr.shape[2]} x {arr.shape[1]} image, CIFAR-10 "
+                               "images are 32 x 32", CIFAR_REMEDY)
+    return arr
 
 
-def _cifar_from_imagefolder(members: dict[str, bytes]) -> dict[str, np.ndarray]:
+def _cifar_from_imagefolder(members: dict[str, bytes], where: Path) -> dict[str, np.ndarray]:
     """``members`` maps 'split/class/file' to bytes; files sorted for a fixed order."""
     out = {}
     for split in SPLITS:
@@ -273,53 +380,76 @@ def _cifar_from_imagefolder(members: dict[str, bytes]) -> dict[str, np.ndarray]:
             k for k in members if k.split("/")[0] == split and k.split("/")[1] in CIFAR_CLASSES
         )
         if not keys:
-            raise DataNotFoundError(f"CIFAR-10 ImageFolder copy has no '{split}/<class>/' images")
-        out[f"x_{split}"] = np.stack([_decode_image(members[k]) for k in keys])
+            raise DataNotFoundError(f"CIFAR-10 ImageFolder copy {where} has no "
+                                    f"'{split}/<class>/' images")
+        out[f"x_{split}"] = np.stack([_decode_image(members[k], f"{where} ({k})") for k in keys])
         out[f"y_{split}"] = np.array([CIFAR_CLASSES.index(k.split("/")[1]) for k in keys])
     return out
+
+
+def _archive_problem(path: Path, exc: BaseException) -> str:
+    """What is wrong with a .tar(.gz) that ``tarfile`` failed on, in words."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if size == 0:
+        return "is empty (0 bytes)"
+    detail = f"{type(exc).__name__}: {exc}".replace("\n", " ")
+    if head[:2] == b"\x1f\x8b":
+        if isinstance(exc, EOFError) or "unexpected end" in str(exc) or "ended before" in str(exc):
+            return f"is truncated: its gzip stream ends early ({size} bytes on disk; {detail})"
+        return f"is a damaged gzip/tar archive ({size} bytes; {detail})"
+    if head[257:262] == b"ustar":
+        return f"is a damaged or truncated tar archive ({size} bytes; {detail})"
+    return f"is not a gzip or tar archive (it starts with bytes {head[:8].hex()}; {size} bytes)"
+
+
+def _read_tar(path: Path, want) -> dict[str, bytes]:
+    """``{member name: bytes}`` of the regular files whose name satisfies ``want``."""
+    try:
+        with tarfile.open(path) as tar:
+            return {m.name: tar.extractfile(m).read()  # type: ignore[union-attr]
+                    for m in tar.getmembers() if m.isfile() and want(m.name)}
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise DamagedDataError(path, _archive_problem(path, exc), CIFAR_REMEDY) from None
+
+
+def _is_image_member(name: str) -> bool:
+    return len(Path(name).parts) >= 3 and Path(name).suffix.lower() in (".jpg", ".jpeg", ".png")
 
 
 def _decode_cifar(fmt: str, path: Path) -> dict[str, np.ndarray]:
     if fmt == "pickle-dir":
         names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-        return _cifar_from_batches({n: (path / n).read_bytes() for n in names})
+        batches = {n: (path / n).read_bytes() for n in names if (path / n).exists()}
+        return _cifar_from_batches(batches, path)
     if fmt == "pickle-tar":
-        with tarfile.open(path) as tar:
-            batches = {
-                Path(m.name).name: tar.extractfile(m).read()  # type: ignore[union-attr]
-                for m in tar.getmembers()
-                if m.isfile() and "_batch" in m.name
-            }
-        return _cifar_from_batches(batches)
+        found = _read_tar(path, lambda name: "_batch" in name)
+        return _cifar_from_batches({Path(k).name: v for k, v in found.items()}, path)
     if fmt == "imagefolder-dir":
         members = {
-            str(p.relative_to(path)): p.read_bytes()
+            p.relative_to(path).as_posix(): p.read_bytes()
             for p in path.glob("*/*/*")
             if p.suffix.lower() in (".jpg", ".jpeg", ".png")
         }
-        return _cifar_from_imagefolder(members)
-    with tarfile.open(path) as tar:  # imagefolder-tar
-        members = {}
-        for m in tar.getmembers():
-            parts = Path(m.name).parts
-            if m.isfile() and len(parts) >= 3 and Path(m.name).suffix.lower() in (".jpg", ".png"):
-                members["/".join(parts[-3:])] = tar.extractfile(m).read()  # type: ignore[union-attr]
-    return _cifar_from_imagefolder(members)
+        return _cifar_from_imagefolder(members, path)
+    found = _read_tar(path, _is_image_member)  # imagefolder-tar
+    members = {"/".join(Path(k).parts[-3:]): v for k, v in found.items()}
+    return _cifar_from_imagefolder(members, path)
 
 
-def _cached_decode(key: str, sources: Sequence[Path], decode) -> dict[str, np.ndarray]:
-    """Decode ``sources`` once; later calls read ``cache/decoded/<key>-<sha>.npz``."""
-    digest = _sha256(sources)[:16]
-    target = cache_dir() / "decoded" / f"{key}-{digest}.npz"
-    if target.exists():
-        with np.load(target) as f:
-            return {k: f[k] for k in f.files}
-    arrays = decode()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f".tmp{os.getpid()}.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, target)
-    return arrays
+DECODE_VERSION = "2"
+
+
+def _cached_decode(key: str, sources: Sequence[Path], decode, base: Path | None = None
+                   ) -> dict[str, np.ndarray]:
+    """Decode ``sources`` once; later calls read ``cache/decoded/<key>-<hash>.npz``.
+
+    The entry is keyed by the sha256 of the sources (contents, and paths relative to
+    ``base`` where names carry labels); a damaged entry is reported and decoded again.
+    """
+    params = {"sources_sha256": _sha256(sources, base), "files": len(sources)}
+    return cached(key, params, decode, cache_dir=cache_dir() / "decoded", version=DECODE_VERSION)
 
 
 def _download(name: str) -> Path | None:
@@ -364,7 +494,8 @@ def _load_real(
                     srcs = sorted(path.glob("*")) if fmt == "pickle-dir" else [path]
                     if fmt == "imagefolder-dir":
                         srcs = sorted(path.glob("*/*/*"))
-                    arrays = _cached_decode("cifar10", srcs, partial(_decode_cifar, fmt, path))
+                    arrays = _cached_decode("cifar10", srcs, partial(_decode_cifar, fmt, path),
+                                            path if fmt == "imagefolder-dir" else None)
                     label = (
                         "CIFAR-10 (JPEG re-encoded copy, ImageFolder layout)"
                         if fmt.startswith("imagefolder")
@@ -432,11 +563,24 @@ def _standardise(x_uint8: np.ndarray, mean: Sequence[float], std: Sequence[float
     return (x - m) / s
 
 
+def _check_integer(name: str, value: object, minimum: int) -> int:
+    """``value`` as an int; floats (even 2.0), bools and strings are refused, never rounded."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r} "
+                         f"({type(value).__name__}); seeds and counts are never rounded")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_seed(seed: object) -> int:
+    return _check_integer("seed", seed, 0)
+
+
 def _check_n(n: int | None, available: int, what: str) -> None:
     if n is None:
         return
-    if int(n) != n or n < 1:
-        raise ValueError(f"subset size n must be a positive integer, got {n!r}")
+    _check_integer("subset size n (a positive integer)", n, 1)
     if n > available:
         raise ValueError(f"subset of n={n} requested but {what} has only {available} examples")
 
@@ -467,9 +611,12 @@ def load_dataset(
         download: try a torchvision download when the files are nowhere to be found.
 
     Raises:
-        ValueError: unknown dataset or split, bad ``n``.
+        ValueError: unknown dataset or split, ``n`` or ``seed`` not an integer (a float
+            such as ``0.5`` or ``2.0`` is refused, not rounded) or out of range.
         DataNotFoundError: the files are missing (the message says where it looked).
+        DamagedDataError: a file is damaged (the message names it and the remedy).
     """
+    seed = _check_seed(seed)
     key = name.lower().replace("_", "-").replace("cifar-10", "cifar10")
     if key not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
@@ -524,6 +671,7 @@ def balanced_indices(labels: np.ndarray | torch.Tensor, n: int, seed: int,
     The order is sorted so that subsets are stable and comparable.
     """
     labels = np.asarray(labels)
+    n, seed = _check_integer("n", n, 0), _check_seed(seed)
     K = int(num_classes or labels.max() + 1)
     counts = np.full(K, n // K)
     rng = np.random.default_rng(seed)
@@ -545,6 +693,7 @@ def _indices_with_counts(labels: np.ndarray, counts: np.ndarray,
 def balanced_subset(ds: Dataset, n: int, seed: int = 0) -> Dataset:
     """A class-balanced subset of ``ds`` of size ``n``, drawn with ``seed``."""
     _check_n(n, len(ds), ds.source)
+    _check_seed(seed)
     idx = balanced_indices(ds.y.cpu().numpy(), n, seed, ds.num_classes)
     return ds.subset(idx, f"balanced subset n={n} (seed {seed})")
 
@@ -568,6 +717,7 @@ def prior_subset(ds: Dataset, prior: Sequence[float] | np.ndarray, n: int,
     if q.shape != (ds.num_classes,) or (q < 0).any() or not np.isclose(q.sum(), 1.0):
         raise ValueError(f"prior must be {ds.num_classes} non-negative numbers summing to 1")
     _check_n(n, len(ds), ds.source)
+    _check_seed(seed)
     counts = _counts_for_prior(q, n)
     rng = np.random.default_rng(seed)
     idx = _indices_with_counts(ds.y.cpu().numpy(), counts, rng)
@@ -581,7 +731,8 @@ def class_prior(y: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 def sample_simplex(num: int, K: int, seed: int = 0) -> np.ndarray:
     """``num`` points drawn uniformly from the probability simplex in R^K (Dirichlet(1))."""
-    return np.random.default_rng(seed).dirichlet(np.ones(K), size=int(num))
+    num, K = _check_integer("num", num, 0), _check_integer("K", K, 1)
+    return np.random.default_rng(_check_seed(seed)).dirichlet(np.ones(K), size=num)
 
 
 def long_tail_prior(K: int, imbalance: float) -> np.ndarray:

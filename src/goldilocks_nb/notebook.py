@@ -7,6 +7,7 @@ compute, so a nonsense value stops the notebook in its first cell with a clear m
 from __future__ import annotations
 
 import math
+import os
 import random
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from .results import ResultsDir
 
 __all__ = [
     "PROFILES",
@@ -104,11 +107,9 @@ def log_grid(start: float, stop: float, num: int) -> list[float]:
     return [float(f"{v:.6g}") for v in np.logspace(math.log10(start), math.log10(stop), num)]
 
 
-def output_dirs(results_dir: str) -> dict[str, Path]:
-    """``results_dir`` and its ``figures``, ``cache``, ``claims`` sub-folders (created)."""
-    root = Path(results_dir)
-    dirs = {"root": root, "figures": root / "figures", "cache": root / "cache",
-            "claims": root / "claims"}
-    for p in dirs.values():
-        p.mkdir(parents=True, exist_ok=True)
-    return dirs
+def output_dirs(results_dir: str | os.PathLike) -> dict[str, Path]:
+    """``results_dir`` and its ``figures``, ``cache``, ``claims`` sub-folders (created).
+
+    A thin wrapper over :class:`goldilocks_nb.results.ResultsDir`, which owns the layout.
+    """
+    return ResultsDir(results_dir).create().as_dict()

@@ -4,24 +4,39 @@ Every chapter records the claims it tests with :func:`record_claim`; the book's
 reproduction scorecard (:mod:`goldilocks_nb.scorecard`) is generated from those files and
 never typed by hand. Expensive intermediate results go through :func:`cached`, keyed by a
 hash of the parameters that produced them, so a re-executed book (after a crash or a text
-edit) does not recompute finished work.
+edit) does not recompute finished work. Each cache entry carries the full key it was
+computed for and a checksum of its payload; an entry that is unreadable, damaged or was
+computed for another key is reported (:class:`CacheWarning`) and recomputed, never used.
+
+The layout of a results folder (``figures/``, ``cache/``, ``claims/``) is owned by
+:class:`ResultsDir`. Files are written through a temporary file and a rename, with the
+permissions an ordinary ``open(path, "w")`` would give (``0o666`` less the umask).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
+import importlib
+import io
 import json
 import os
-import pickle
 import platform
+import sys
 import tempfile
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
+
+import numpy as np
 
 __all__ = [
     "VERDICTS",
+    "CacheWarning",
+    "ResultsDir",
     "atomic_write_bytes",
     "atomic_write_text",
     "cached",
@@ -36,19 +51,96 @@ VERDICTS = ("reproduced", "partly", "not reproduced")
 T = TypeVar("T")
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and a rename (never half-written)."""
+# --------------------------------------------------------------------------- layout
+
+
+@dataclasses.dataclass(frozen=True)
+class ResultsDir:
+    """The layout of one results folder: ``figures/``, ``cache/`` and ``claims/`` under ``root``.
+
+    The one place that knows these names; :func:`record_claim`, :func:`load_claims` and
+    :func:`goldilocks_nb.notebook.output_dirs` go through it.
+    """
+
+    root: Path
+
+    SUBDIRS = ("figures", "cache", "claims")
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        object.__setattr__(self, "root", Path(root))
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def claims(self) -> Path:
+        return self.root / "claims"
+
+    def claim(self, claim_id: str) -> Path:
+        """The record file of one claim, e.g. ``claims/C7.json``."""
+        return self.claims / f"{claim_id.upper()}.json"
+
+    def claim_files(self) -> list[Path]:
+        """The claim records present, sorted by file name."""
+        return sorted(self.claims.glob("C*.json"))
+
+    def create(self) -> ResultsDir:
+        """Create the root and its sub-folders (no error if they exist); returns ``self``."""
+        for sub in self.SUBDIRS:
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        return self
+
+    def as_dict(self) -> dict[str, Path]:
+        """``{"root": ..., "figures": ..., "cache": ..., "claims": ...}``."""
+        return {"root": self.root, **{sub: self.root / sub for sub in self.SUBDIRS}}
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the system allows."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # no /proc: set and restore (not thread-safe, but brief)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def _atomic_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
+    """A binary file object whose content replaces ``path`` only when the block succeeds.
+
+    The data goes to a temporary file beside ``path`` that is renamed over it at the end
+    (readers see the old file or the new one, never half of one). The new file gets the
+    mode of a freshly created ordinary file (``0o666`` less the umask), not the ``0600``
+    of :func:`tempfile.mkstemp`.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename (never half-written)."""
+    with _atomic_file(path) as f:
+        f.write(data)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -68,10 +160,227 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def _key_text(name: str, params: Mapping[str, Any], version: str) -> str:
+    return json.dumps({"name": name, "params": _jsonable(params), "version": version},
+                      sort_keys=True)
+
+
 def params_key(params: Mapping[str, Any], version: str = "1") -> str:
     """A short stable hash of ``params`` (and a code ``version``) for cache file names."""
     blob = json.dumps({"params": _jsonable(params), "version": version}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- cache entries
+#
+# An entry is an uncompressed .npz (a zip of .npy files, read with allow_pickle=False):
+#   __meta__  JSON {"format", "key", "sha256"}: the key the value was computed for and the
+#             checksum of the payload;
+#   __tree__  JSON of the value, in which arrays, tensors, numpy scalars, tuples, dicts with
+#             non-string keys and dataclasses of this package are tagged objects
+#             {"__t__": kind, ...} pointing at the members a0, a1, ...;
+#   a<i>      the arrays.
+# No pickle anywhere: loading a cache folder someone else wrote cannot run code.
+
+CACHE_FORMAT = "goldilocks-cache/1"
+_TAG = "__t__"
+_SCALARS = (bool, int, float, str, type(None))
+
+
+class CacheWarning(UserWarning):
+    """A cache entry was unreadable, damaged or computed for another key (and recomputed)."""
+
+
+class _Unstorable(TypeError):
+    pass
+
+
+def _encode(value: Any, arrays: list[np.ndarray], where: str) -> Any:
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is list:
+        return [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(value)]
+    if kind is tuple:
+        return {_TAG: "tuple", "items": [_encode(v, arrays, f"{where}[{i}]")
+                                         for i, v in enumerate(value)]}
+    if kind is dict:
+        if all(type(k) is str for k in value) and _TAG not in value:
+            return {k: _encode(v, arrays, f"{where}[{k!r}]") for k, v in value.items()}
+        return {_TAG: "dict", "items": [[_encode(k, arrays, f"{where} key {k!r}"),
+                                         _encode(v, arrays, f"{where}[{k!r}]")]
+                                        for k, v in value.items()]}
+    if isinstance(value, np.ndarray) and kind is np.ndarray:
+        if value.dtype.hasobject:
+            raise _Unstorable(f"{where}: numpy array of dtype object")
+        arrays.append(value)
+        return {_TAG: "ndarray", "index": len(arrays) - 1}
+    if isinstance(value, np.generic):
+        if value.dtype.hasobject:
+            raise _Unstorable(f"{where}: numpy object scalar")
+        arrays.append(np.asarray(value))
+        return {_TAG: "npscalar", "index": len(arrays) - 1}
+    torch = _torch_if_loaded()
+    if torch is not None and isinstance(value, torch.Tensor):
+        return _encode_tensor(torch, value, arrays, where)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        module = kind.__module__
+        if not module.startswith("goldilocks_nb."):
+            raise _Unstorable(f"{where}: dataclass {module}.{kind.__qualname__} (only "
+                              "dataclasses of goldilocks_nb are restored)")
+        fields = {f.name: _encode(getattr(value, f.name), arrays, f"{where}.{f.name}")
+                  for f in dataclasses.fields(value)}
+        return {_TAG: "dataclass", "class": f"{module}:{kind.__qualname__}", "fields": fields}
+    raise _Unstorable(f"{where}: {kind.__module__}.{kind.__qualname__}")
+
+
+def _torch_if_loaded() -> Any:
+    """torch if it is imported (a value can only hold tensors then); None otherwise."""
+    return sys.modules.get("torch")
+
+
+def _encode_tensor(torch: Any, t: Any, arrays: list[np.ndarray], where: str) -> Any:
+    if t.layout != torch.strided or t.is_quantized:
+        raise _Unstorable(f"{where}: tensor with layout {t.layout}")
+    data = t.detach().cpu().contiguous()
+    try:
+        arr = data.numpy()
+        view = None
+    except TypeError:  # no numpy dtype (bfloat16, float8...): store the bits
+        view = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[data.element_size()]
+        arr = data.view(view).numpy()
+    arrays.append(arr)
+    return {_TAG: "tensor", "index": len(arrays) - 1, "dtype": str(t.dtype).removeprefix("torch."),
+            "bits": view is not None, "device": str(t.device), "requires_grad": t.requires_grad,
+            "parameter": isinstance(t, torch.nn.Parameter)}
+
+
+def _decode(node: Any, arrays: Mapping[str, np.ndarray]) -> Any:
+    if isinstance(node, list):
+        return [_decode(v, arrays) for v in node]
+    if not isinstance(node, dict):
+        return node
+    tag = node.get(_TAG)
+    if tag is None:
+        return {k: _decode(v, arrays) for k, v in node.items()}
+    if tag == "tuple":
+        return tuple(_decode(v, arrays) for v in node["items"])
+    if tag == "dict":
+        return {_decode(k, arrays): _decode(v, arrays) for k, v in node["items"]}
+    if tag == "ndarray":
+        return arrays[f"a{node['index']}"]
+    if tag == "npscalar":
+        return arrays[f"a{node['index']}"][()]
+    if tag == "tensor":
+        return _decode_tensor(node, arrays[f"a{node['index']}"])
+    if tag == "dataclass":
+        module, qualname = node["class"].split(":")
+        if not module.startswith("goldilocks_nb."):
+            raise ValueError(f"refusing to restore class {node['class']} from a cache entry")
+        cls: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            cls = getattr(cls, part)
+        obj = cls.__new__(cls)
+        for name, v in node["fields"].items():
+            object.__setattr__(obj, name, _decode(v, arrays))
+        return obj
+    raise ValueError(f"unknown tag {tag!r} in cache entry")
+
+
+def _decode_tensor(node: Mapping[str, Any], arr: np.ndarray) -> Any:
+    import torch
+
+    t = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
+    if node["bits"]:
+        t = t.view(getattr(torch, node["dtype"]))
+    if node["device"] != "cpu":
+        with contextlib.suppress(Exception):  # device not present here: stay on the CPU
+            t = t.to(node["device"])
+    if node["parameter"]:
+        return torch.nn.Parameter(t, requires_grad=node["requires_grad"])
+    return t.requires_grad_(node["requires_grad"]) if t.is_floating_point() or t.is_complex() else t
+
+
+def _checksum(tree: bytes, arrays: list[np.ndarray] | Mapping[str, np.ndarray]) -> str:
+    h = hashlib.sha256(tree)
+    items = arrays.values() if isinstance(arrays, Mapping) else arrays
+    for a in items:
+        h.update(f"|{a.dtype.str}{a.shape}|".encode())
+        h.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8).data)
+    return h.hexdigest()
+
+
+def _json_array(obj: Any) -> np.ndarray:
+    return np.frombuffer(json.dumps(obj, sort_keys=False).encode(), dtype=np.uint8)
+
+
+def _write_entry(path: str | os.PathLike, key: str, value: Any) -> Path:
+    """Store ``value`` for ``key`` (a string) at ``path``, atomically, with its checksum.
+
+    Raises:
+        TypeError: ``value`` holds something the format cannot store (the message says
+            where): supported are None, bool, int, float, str, lists, tuples, dicts,
+            numpy arrays and scalars (not of dtype object), strided torch tensors and
+            dataclasses defined in ``goldilocks_nb``.
+    """
+    arrays: list[np.ndarray] = []
+    try:
+        tree = _encode(value, arrays, "value")
+    except _Unstorable as exc:
+        raise TypeError(f"cannot cache {Path(path).name}: unsupported type at {exc}") from None
+    tree_bytes = json.dumps(tree).encode()
+    meta = {"format": CACHE_FORMAT, "key": key, "sha256": _checksum(tree_bytes, arrays)}
+    members = {"__meta__": _json_array(meta),
+               "__tree__": np.frombuffer(tree_bytes, dtype=np.uint8),
+               **{f"a{i}": a for i, a in enumerate(arrays)}}
+    with _atomic_file(path) as f:
+        np.savez(f, **members)
+    return Path(path)
+
+
+class CacheEntryError(ValueError):
+    """A cache entry that must not be used: unreadable, damaged, or for another key."""
+
+
+def _read_entry(path: str | os.PathLike, key: str) -> Any:
+    """The value stored at ``path`` if it was written for ``key`` and passes its checksum.
+
+    Raises:
+        FileNotFoundError: no entry.
+        CacheEntryError: the entry is unreadable or damaged, fails its checksum, or was
+            computed for another key (the message says which).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(path)
+    try:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
+            members = {k: f[k] for k in f.files}
+        meta = json.loads(members.pop("__meta__").tobytes())
+        tree_bytes = members.pop("__tree__").tobytes()
+        if not isinstance(meta, dict):
+            raise ValueError("__meta__ is not a JSON object")
+    except Exception as exc:  # noqa: BLE001 - any failure to read means "damaged"
+        size = path.stat().st_size
+        raise CacheEntryError(f"is unreadable ({type(exc).__name__}: {exc}; {size} bytes): "
+                              "truncated, emptied or not a cache entry") from None
+    if meta.get("format") != CACHE_FORMAT:
+        raise CacheEntryError(f"has format {meta.get('format')!r}, expected {CACHE_FORMAT!r}")
+    if meta.get("key") != key:
+        raise CacheEntryError(f"was computed for another key (stored {_short(meta.get('key'))}"
+                              f", wanted {_short(key)})")
+    ordered = {f"a{i}": members[f"a{i}"] for i in range(len(members)) if f"a{i}" in members}
+    if len(ordered) != len(members) or _checksum(tree_bytes, ordered) != meta.get("sha256"):
+        raise CacheEntryError("fails its checksum (the payload was changed or damaged)")
+    try:
+        return _decode(json.loads(tree_bytes), ordered)
+    except Exception as exc:  # noqa: BLE001
+        raise CacheEntryError(f"cannot be decoded ({type(exc).__name__}: {exc})") from None
+
+
+def _short(text: Any, limit: int = 300) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def cached(
@@ -82,17 +391,32 @@ def cached(
     cache_dir: str | os.PathLike,
     version: str = "1",
 ) -> T:
-    """Return ``compute()``, stored in ``cache_dir/name-<hash(params, version)>.pkl``.
+    """Return ``compute()``, stored in ``cache_dir/name-<hash(params, version)>.npz``.
 
-    A later call with the same ``params`` and ``version`` reads the file instead of
-    computing. Bump ``version`` when the code that computes the value changes meaning.
+    A later call with the same ``name``, ``params`` and ``version`` reads the file instead
+    of computing. Bump ``version`` when the code that computes the value changes meaning.
+    The entry records the full key and a checksum of its payload; an entry that cannot be
+    read, fails the checksum or was computed for another key (a file copied over another)
+    is reported once with a :class:`CacheWarning` naming the file, recomputed and replaced.
+    The value read back equals the one computed, with the same types: None, bool, int,
+    float (NaN and inf included), str, lists, tuples, dicts (any of these as keys), numpy
+    arrays and scalars (not of dtype object), strided torch tensors (dtype, requires_grad
+    and, where present, device kept) and dataclasses defined in ``goldilocks_nb``.
+
+    Raises:
+        TypeError: ``compute()`` returned something else (the message says where in the
+            value); nothing is written then.
     """
-    path = Path(cache_dir) / f"{name}-{params_key(params, version)}.pkl"
-    if path.exists():
-        with open(path, "rb") as f:
-            return pickle.load(f)
+    path = Path(cache_dir) / f"{name}-{params_key(params, version)}.npz"
+    key = _key_text(name, params, version)
+    try:
+        return _read_entry(path, key)
+    except FileNotFoundError:
+        pass
+    except CacheEntryError as exc:
+        warnings.warn(f"cache entry {path} {exc}; recomputing it", CacheWarning, stacklevel=2)
     value = compute()
-    atomic_write_bytes(path, pickle.dumps(value))
+    _write_entry(path, key, value)
     return value
 
 
@@ -156,25 +480,31 @@ def record_claim(
         "environment": environment(),
         "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    path = Path(results_dir) / "claims" / f"{claim}.json"
+    path = ResultsDir(results_dir).claim(claim)
     return atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 def load_claims(results_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """All claim records under ``results_dir/claims``, by claim id."""
-    folder = Path(results_dir) / "claims"
     out = {}
-    for path in sorted(folder.glob("C*.json")):
-        record = json.loads(path.read_text())
-        out[record["claim"]] = record
+    for path in ResultsDir(results_dir).claim_files():
+        try:
+            record = json.loads(path.read_text())
+            claim = record["claim"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"claim record {path} is damaged ({type(exc).__name__}: {exc}); "
+                             "delete it and rerun the chapter that writes it") from None
+        out[claim] = record
     return out
 
 
 def save_figure(fig: Any, name: str, fig_dir: str | os.PathLike) -> list[Path]:
     """Save a matplotlib figure as ``fig_dir/name.png`` and ``.pdf`` (byte-stable metadata)."""
     folder = Path(fig_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     png, pdf = folder / f"{name}.png", folder / f"{name}.pdf"
-    fig.savefig(png, dpi=150, bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(pdf, bbox_inches="tight", metadata={"CreationDate": None, "Producer": None})
+    for path, kwargs in ((png, {"dpi": 150, "metadata": {"Software": None}}),
+                         (pdf, {"metadata": {"CreationDate": None, "Producer": None}})):
+        buf = io.BytesIO()
+        fig.savefig(buf, format=path.suffix[1:], bbox_inches="tight", **kwargs)
+        atomic_write_bytes(path, buf.getvalue())
     return [png, pdf]

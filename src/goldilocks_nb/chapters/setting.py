@@ -13,10 +13,10 @@ import torch
 
 from ..contract import ChapterParams
 from ..data import DATASETS, Dataset, load_dataset
-from ..functional import get_params, homogeneity_deviation
+from ..functional import get_params, homogeneity_deviation, logits, scale_params
 from ..models import build_model
 
-__all__ = ["MODELS", "Params", "homogeneity_table", "load_data"]
+__all__ = ["MODELS", "Params", "describe_alphas", "homogeneity_table", "load_data", "logit_norms"]
 
 #: The book's two models, each paired with its dataset (``Params.datasets``) in this order.
 MODELS = ("lenet-300-100", "lenet-5")
@@ -80,3 +80,9 @@ def homogeneity_table(params: Params, data: dict[str, Dataset]) -> dict[str, dic
 def describe_alphas(alphas: Sequence[float]) -> str:
     """``"[0.001, 1000]"``: the range of the checked scales."""
     return f"[{min(alphas):g}, {max(alphas):g}]"
+
+
+def logit_norms(model: torch.nn.Module, X: torch.Tensor, alphas: Sequence[float]) -> list[float]:
+    """``||f_{alpha theta}(X)||_F`` for each alpha (grows as alpha^L), via functional_call."""
+    theta = get_params(model)
+    return [float(torch.linalg.norm(logits(model, scale_params(theta, a), X))) for a in alphas]

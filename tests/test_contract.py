@@ -1,0 +1,153 @@
+"""The chapter contract: typed parameter declarations, validation messages, verdicts; and
+every chapter notebook's parameters cell equals its declared defaults."""
+
+import ast
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from goldilocks_nb.book import notebook_names
+from goldilocks_nb.chapters import CHAPTERS, params_class
+from goldilocks_nb.contract import (
+    ChapterParams,
+    ParameterError,
+    Verdict,
+    check_type,
+    record_verdict,
+    verdict_from_checks,
+)
+from goldilocks_nb.results import load_claims
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(kw_only=True)
+class Demo(ChapterParams):
+    notebook = "99_demo"
+    n: int = 3
+    rate: float = 0.5
+    grid: list[float] = field(default_factory=lambda: [0.1, 10.0, 5])
+    per_model: dict[str, int] = field(default_factory=lambda: {"a": 1})
+    mode: Literal["fast", "slow"] = "fast"
+    flag: bool = False
+    maybe: int | None = None
+
+    def check(self):
+        self.require_at_least("n", self.n, 1)
+        self.require_positive("rate", self.rate)
+        self.require_log_grid("grid", self.grid, straddle_one=True)
+
+
+def test_defaults_and_conversion():
+    p = Demo(rate=2)
+    assert p.rate == 2.0 and isinstance(p.rate, float)
+    assert p.as_dict()["grid"] == [0.1, 10.0, 5.0]
+    assert "rate" in p.table()
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(n=2.5), r"'n' must be of type integer, got 2\.5"),
+    (dict(n=True), r"'n' must be of type integer"),
+    (dict(n=0), r"'n' = 0: must be >= 1"),
+    (dict(rate="fast"), r"'rate' must be of type number"),
+    (dict(rate=float("nan")), r"'rate' = nan: must be finite and > 0"),
+    (dict(grid=[1.0, 0.1, 5]), r"'grid'.*0 < start < stop"),
+    (dict(grid=[0.1, 10.0, 2.5]), r"'grid'.*integer num"),
+    (dict(grid=[2.0, 10.0, 5]), r"'grid'.*start < 1 < stop"),
+    (dict(per_model={"a": 0.5}), r"per_model\['a'\]\" must be of type integer"),
+    (dict(per_model=[1]), r"'per_model' must be of type mapping"),
+    (dict(mode="medium"), r"'mode' must be of type 'fast' or 'slow'"),
+    (dict(flag=1), r"'flag' must be of type boolean"),
+    (dict(maybe=1.5), r"'maybe' must be of type integer or null"),
+    (dict(profile="a b"), r"'profile' must be a name"),
+    (dict(device="gpu"), r"'device' must be 'auto'"),
+    (dict(results_dir=""), r"'results_dir'"),
+])
+def test_bad_values_name_the_parameter(kwargs, pattern):
+    with pytest.raises(ParameterError, match=pattern):
+        Demo(**kwargs)
+
+
+def test_unknown_keys_and_source_in_message():
+    with pytest.raises(ParameterError, match=r"unknown parameter\(s\) 'nn' in f\.yml.*99_demo"):
+        Demo.from_mapping({"nn": 3}, source="f.yml")
+    with pytest.raises(ParameterError, match=r"'n' = 0.*\(in f\.yml\)"):
+        Demo.from_mapping({"n": 0}, source="f.yml")
+    assert Demo.from_mapping({"n": 4}).n == 4
+    ns = {"n": 7, "unrelated": object(), "maybe": 2}
+    assert Demo.from_namespace(ns).n == 7
+
+
+def test_check_type_tuples_and_any():
+    assert check_type("t", [1, 2], tuple[int, ...]) == (1, 2)
+    assert check_type("t", [1, "a"], tuple[int, str]) == (1, "a")
+    with pytest.raises(ParameterError):
+        check_type("t", [1], tuple[int, str])
+    with pytest.raises(ParameterError):
+        check_type("t", 3, type(None))
+    with pytest.raises(TypeError, match="unsupported"):
+        check_type("t", 3, set[int])
+
+
+def test_verdict_requires_reason_and_known_word():
+    assert Verdict("C1", "reproduced", "x").line() == "C1: reproduced"
+    assert Verdict("C1", "partly", "x", "because 3 < 4").line() == "C1: partly (because 3 < 4)"
+    with pytest.raises(ValueError, match="needs a reason"):
+        Verdict("C1", "partly", "x")
+    with pytest.raises(ValueError, match="verdict must be one of"):
+        Verdict("C1", "maybe", "x", "y")
+
+
+def test_verdict_from_checks_every_branch():
+    v = verdict_from_checks("C4", {"a": True, "b": True}, "m")
+    assert v.verdict == "reproduced" and v.why == ""
+    v = verdict_from_checks("C4", {"a": True, "b": False}, "m", core=("a",))
+    assert v.verdict == "partly" and v.why == "failed: b"
+    v = verdict_from_checks("C4", {"a": False, "b": True}, "m", core=("a",))
+    assert v.verdict == "not reproduced" and "a" in v.why
+    v = verdict_from_checks("C4", {"a": False, "b": True}, "m")
+    assert v.verdict == "partly"
+    v = verdict_from_checks("C4", {"a": False, "b": False}, "m")
+    assert v.verdict == "not reproduced" and v.why == "failed: a; b"
+
+
+def test_record_verdict_writes_the_claim(tmp_path):
+    p = Demo(results_dir=str(tmp_path), profile="mine")
+    record_verdict(Verdict("C9", "partly", "rho 0.5", "rho 0.5 < 0.9", {"rho": 0.5}), p,
+                   evidence="Fig. X", data_source="synthetic")
+    rec = load_claims(tmp_path)["C9"]
+    assert rec["verdict"] == "partly" and rec["why"] == "rho 0.5 < 0.9"
+    assert rec["parameters"]["n"] == 3 and rec["profile"] == "mine"
+
+
+def _parameters_cell(path: Path) -> dict:
+    nb = json.loads(path.read_text())
+    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(cells) == 1, f"{path.name}: exactly one cell tagged 'parameters'"
+    values = {}
+    for node in ast.parse("".join(cells[0]["source"])).body:
+        assert isinstance(node, ast.Assign) and len(node.targets) == 1, (
+            f"{path.name}: the parameters cell holds plain assignments only")
+        values[node.targets[0].id] = ast.literal_eval(node.value)
+    for line in "".join(cells[0]["source"]).splitlines():
+        code = line.split("#", 1)[0]
+        assert not (code.strip() and "#" in line), (
+            f"{path.name}: inline comment in the parameters cell (papermill cannot parse it): "
+            f"{line!r}")
+    return values
+
+
+@pytest.mark.parametrize("name", notebook_names(ROOT))
+def test_parameters_cell_equals_declared_defaults(name):
+    assert name in CHAPTERS, f"notebook {name} has no chapter module in goldilocks_nb.chapters"
+    cls = params_class(name)
+    cell = _parameters_cell(ROOT / "notebooks" / f"{name}.ipynb")
+    defaults = cls().as_dict()
+    assert set(cell) == set(defaults), (
+        f"{name}: parameters cell and {cls.__module__}.Params declare different names: "
+        f"only in cell {sorted(set(cell) - set(defaults))}, "
+        f"only declared {sorted(set(defaults) - set(cell))}")
+    assert cls.from_mapping(cell).as_dict() == defaults
