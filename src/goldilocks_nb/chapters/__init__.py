@@ -17,6 +17,7 @@ CHAPTERS: dict[str, str] = {
     "01_rescaling_symmetry": "goldilocks_nb.chapters.rescaling_symmetry",
     "02_random_logit_model": "goldilocks_nb.chapters.random_logit_model",
     "03_gamma_p": "goldilocks_nb.chapters.gamma_p",
+    "04_optimization_regimes": "goldilocks_nb.chapters.optimization_regimes",
     "05_bulk_and_outliers": "goldilocks_nb.chapters.bulk_and_outliers",
     "06_sgd_outlier_eigenspaces": "goldilocks_nb.chapters.sgd_outlier_eigenspaces",
 }
