@@ -1,24 +1,19 @@
 """Chapter 05 module: parameter validation, verdict branches, notebook parameters cell."""
 
-import ast
 import dataclasses
-import json
 from pathlib import Path
 
 import pytest
 
 from goldilocks_nb.chapters.bulk_and_outliers import Params, verdict_c24, verdict_c25
 from goldilocks_nb.contract import ParameterError
+from notebook_cases import notebook_parameters
 
 NB = Path(__file__).resolve().parents[1] / "notebooks" / "05_bulk_and_outliers.ipynb"
 
 
 def test_notebook_parameters_equal_defaults():
-    nb = json.loads(NB.read_text())
-    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
-    values = {}
-    for node in ast.parse("".join(cell["source"])).body:
-        values[node.targets[0].id] = ast.literal_eval(node.value)
+    values = notebook_parameters(NB)
     defaults = {f.name: getattr(Params(), f.name) for f in dataclasses.fields(Params)}
     assert values == defaults
 

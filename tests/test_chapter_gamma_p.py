@@ -1,7 +1,6 @@
 """Chapter 03 (Gamma_p and the softmax collapse): declared parameters and every branch of
 C8-C12's verdicts, driven with synthetic numbers."""
 
-import ast
 import json
 from pathlib import Path
 
@@ -11,19 +10,10 @@ import torch
 
 from goldilocks_nb.chapters import gamma_p as ch
 from goldilocks_nb.contract import ParameterError
+from notebook_cases import notebook_parameters
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "03_gamma_p.ipynb"
 
-
-def notebook_parameters(path: Path) -> dict:
-    nb = json.loads(path.read_text())
-    cells = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
-    assert len(cells) == 1
-    out = {}
-    for node in ast.parse("".join(cells[0]["source"])).body:
-        assert isinstance(node, ast.Assign) and len(node.targets) == 1, ast.dump(node)
-        out[node.targets[0].id] = ast.literal_eval(node.value)
-    return out
 
 
 def test_parameters_cell_equals_defaults():

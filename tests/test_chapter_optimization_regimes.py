@@ -6,8 +6,6 @@ smoke run and nbval exercise the pipeline end to end).
 
 from __future__ import annotations
 
-import ast
-import json
 import math
 from pathlib import Path
 
@@ -18,33 +16,19 @@ import pytest
 from goldilocks_nb.chapters import optimization_regimes as ch
 from goldilocks_nb.chapters.optimization_regimes import Params
 from goldilocks_nb.contract import ParameterError
+from notebook_cases import assert_no_inline_comments, notebook_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "04_optimization_regimes.ipynb"
 
-
-def _parameters_cell(path: Path) -> dict:
-    nb = json.loads(path.read_text())
-    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
-    assert len(cells) == 1, f"{path.name}: exactly one cell tagged 'parameters'"
-    values = {}
-    for node in ast.parse("".join(cells[0]["source"])).body:
-        assert isinstance(node, ast.Assign) and len(node.targets) == 1, (
-            f"{path.name}: the parameters cell holds plain assignments only")
-        values[node.targets[0].id] = ast.literal_eval(node.value)
-    for line in "".join(cells[0]["source"]).splitlines():
-        code = line.split("#", 1)[0]
-        assert not (code.strip() and "#" in line), (
-            f"{path.name}: inline comment in the parameters cell (papermill cannot parse it): "
-            f"{line!r}")
-    return values
 
 
 # ----------------------------------------------------------------------------- parameters
 
 
 def test_parameters_cell_equals_params_defaults():
-    cell = _parameters_cell(NOTEBOOK)
+    assert_no_inline_comments(NOTEBOOK)
+    cell = notebook_parameters(NOTEBOOK)
     defaults = Params().as_dict()
     assert set(cell) == set(defaults)
     assert Params.from_mapping(cell).as_dict() == defaults

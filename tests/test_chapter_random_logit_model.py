@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import json
 from pathlib import Path
@@ -13,20 +12,10 @@ import pytest
 from goldilocks_nb.chapters import params_class
 from goldilocks_nb.chapters import random_logit_model as ch
 from goldilocks_nb.contract import ParameterError
+from notebook_cases import notebook_parameters
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "02_random_logit_model.ipynb"
 
-
-def notebook_parameters() -> dict:
-    """The assignments of the notebook's ``parameters``-tagged cell, literally evaluated."""
-    nb = json.loads(NOTEBOOK.read_text())
-    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
-    assert len(cells) == 1, "exactly one cell tagged 'parameters'"
-    out = {}
-    for node in ast.parse("".join(cells[0]["source"])).body:
-        assert isinstance(node, ast.Assign) and len(node.targets) == 1, ast.dump(node)
-        out[node.targets[0].id] = ast.literal_eval(node.value)
-    return out
 
 
 def test_registry_maps_notebook_to_params():
@@ -34,7 +23,7 @@ def test_registry_maps_notebook_to_params():
 
 
 def test_notebook_parameters_equal_declared_defaults():
-    cell = notebook_parameters()
+    cell = notebook_parameters(NOTEBOOK)
     defaults = ch.Params().as_dict()
     assert cell == defaults
     assert set(cell) == set(ch.Params.names())

@@ -1,6 +1,5 @@
 """Chapter 01 (rescaling symmetry): declared parameters and every branch of C1-C5's verdicts."""
 
-import ast
 import json
 import math
 from pathlib import Path
@@ -9,20 +8,11 @@ import pytest
 
 from goldilocks_nb.chapters import rescaling_symmetry as ch
 from goldilocks_nb.contract import ParameterError
+from notebook_cases import notebook_parameters
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_rescaling_symmetry.ipynb"
 M1, M2 = "lenet-300-100", "lenet-5"
 
-
-def notebook_parameters(path: Path) -> dict:
-    nb = json.loads(path.read_text())
-    cells = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
-    assert len(cells) == 1
-    out = {}
-    for node in ast.parse("".join(cells[0]["source"])).body:
-        assert isinstance(node, ast.Assign) and len(node.targets) == 1, ast.dump(node)
-        out[node.targets[0].id] = ast.literal_eval(node.value)
-    return out
 
 
 def test_parameters_cell_equals_defaults():

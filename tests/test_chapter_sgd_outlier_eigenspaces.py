@@ -1,8 +1,6 @@
 """Chapter 06 module: parameter validation, verdict branches, notebook parameters cell."""
 
-import ast
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +13,13 @@ from goldilocks_nb.chapters.sgd_outlier_eigenspaces import (
     verdict_c27,
 )
 from goldilocks_nb.contract import ParameterError
+from notebook_cases import notebook_parameters
 
 NB = Path(__file__).resolve().parents[1] / "notebooks" / "06_sgd_outlier_eigenspaces.ipynb"
 
 
 def test_notebook_parameters_equal_defaults():
-    nb = json.loads(NB.read_text())
-    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
-    values = {node.targets[0].id: ast.literal_eval(node.value)
-              for node in ast.parse("".join(cell["source"])).body}
+    values = notebook_parameters(NB)
     assert values == {f.name: getattr(Params(), f.name) for f in dataclasses.fields(Params)}
 
 

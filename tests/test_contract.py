@@ -1,8 +1,6 @@
 """The chapter contract: typed parameter declarations, validation messages, verdicts; and
 every chapter notebook's parameters cell equals its declared defaults."""
 
-import ast
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -20,6 +18,7 @@ from goldilocks_nb.contract import (
     verdict_from_checks,
 )
 from goldilocks_nb.results import load_claims
+from notebook_cases import assert_no_inline_comments, notebook_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -123,28 +122,13 @@ def test_record_verdict_writes_the_claim(tmp_path):
     assert rec["parameters"]["n"] == 3 and rec["profile"] == "mine"
 
 
-def _parameters_cell(path: Path) -> dict:
-    nb = json.loads(path.read_text())
-    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
-    assert len(cells) == 1, f"{path.name}: exactly one cell tagged 'parameters'"
-    values = {}
-    for node in ast.parse("".join(cells[0]["source"])).body:
-        assert isinstance(node, ast.Assign) and len(node.targets) == 1, (
-            f"{path.name}: the parameters cell holds plain assignments only")
-        values[node.targets[0].id] = ast.literal_eval(node.value)
-    for line in "".join(cells[0]["source"]).splitlines():
-        code = line.split("#", 1)[0]
-        assert not (code.strip() and "#" in line), (
-            f"{path.name}: inline comment in the parameters cell (papermill cannot parse it): "
-            f"{line!r}")
-    return values
-
 
 @pytest.mark.parametrize("name", notebook_names(ROOT))
 def test_parameters_cell_equals_declared_defaults(name):
     assert name in CHAPTERS, f"notebook {name} has no chapter module in goldilocks_nb.chapters"
     cls = params_class(name)
-    cell = _parameters_cell(ROOT / "notebooks" / f"{name}.ipynb")
+    assert_no_inline_comments(ROOT / "notebooks" / f"{name}.ipynb")
+    cell = notebook_parameters(ROOT / "notebooks" / f"{name}.ipynb")
     defaults = cls().as_dict()
     assert set(cell) == set(defaults), (
         f"{name}: parameters cell and {cls.__module__}.Params declare different names: "
