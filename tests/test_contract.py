@@ -10,11 +10,15 @@ import pytest
 from goldilocks_nb.book import notebook_names
 from goldilocks_nb.chapters import CHAPTERS, params_class
 from goldilocks_nb.contract import (
+    INCONCLUSIVE,
     ChapterParams,
     ParameterError,
     Verdict,
     check_type,
+    inconclusive,
+    paper_quote,
     record_verdict,
+    seed_agreement,
     verdict_from_checks,
 )
 from goldilocks_nb.results import load_claims
@@ -98,6 +102,47 @@ def test_verdict_requires_reason_and_known_word():
         Verdict("C1", "partly", "x")
     with pytest.raises(ValueError, match="verdict must be one of"):
         Verdict("C1", "maybe", "x", "y")
+
+
+def test_inconclusive_needs_the_deciding_scale_and_is_recorded(tmp_path):
+    with pytest.raises(ValueError, match="needed"):
+        Verdict("C16", INCONCLUSIVE, "x", "no run left the uniform phase")
+    v = inconclusive("C16", "0 of 6 runs left the uniform phase",
+                     "no alpha < 1 run left the uniform phase within 400 steps",
+                     "about 1,700 steps at alpha = 0.001: 12 min on this CPU",
+                     quote='"staircase" (Fig. 8)', definition="trains: entropy < 0.9 log K")
+    assert v.verdict == INCONCLUSIVE and v.line().startswith("C16: inconclusive at this scale (")
+    record_verdict(v, Demo(results_dir=str(tmp_path)), evidence="Fig. 8", data_source="s")
+    rec = load_claims(tmp_path)["C16"]
+    assert rec["needed"].startswith("about 1,700 steps")
+    assert rec["quote"] == '"staircase" (Fig. 8)' and rec["definition"].startswith("trains")
+
+
+def test_claim_ids_of_the_book_own_findings():
+    assert Verdict("B1", "reproduced", "x").claim == "B1"
+    with pytest.raises(ValueError, match="claim id"):
+        Verdict("X1", "reproduced", "x")
+
+
+def _verdict_with_quote():
+    """Checks the staircase.
+
+    Paper (Section 5, p. 7): "the maximal trainable
+    learning rate is linear in alpha"
+    """
+
+
+def test_paper_quote_reads_the_docstring():
+    assert paper_quote(_verdict_with_quote) == (
+        '"the maximal trainable learning rate is linear in alpha" (Section 5, p. 7)')
+    with pytest.raises(ValueError, match="no 'Paper"):
+        paper_quote(test_paper_quote_reads_the_docstring)
+
+
+def test_seed_agreement_counts():
+    assert seed_agreement({0: True, 1: False, 2: True}) == "2 of 3 seeds"
+    with pytest.raises(ValueError):
+        seed_agreement({})
 
 
 def test_verdict_from_checks_every_branch():

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from goldilocks_nb.contract import INCONCLUSIVE
 from goldilocks_nb.results import record_claim
 from goldilocks_nb.scorecard import (
     KEY_LIMIT,
@@ -54,7 +55,10 @@ def _rows(text):
 
 def test_claim_list_has_all_27_with_short_statements():
     claims = load_claim_list(CLAIMS_YML)
-    assert [c["id"] for c in claims] == [f"C{i}" for i in range(1, 28)]
+    paper = [c["id"] for c in claims if c["id"].startswith("C")]
+    assert paper == [f"C{i}" for i in range(1, 28)]
+    own = [c for c in claims if not c["id"].startswith("C")]
+    assert all(c["id"].startswith("B") and c.get("source") == "book" for c in own)
     for c in claims:
         assert len(c["short"]) <= 50, c["id"]
 
@@ -158,6 +162,20 @@ def test_md_escape_neutralises_markdown():
         "\\|\\|G\\|\\|\\_2 \\>\\~ \\$a\\$ \\*b\\* \\<i\\>")
     assert md_escape("two\nlines  here") == "two lines here"
     assert md_escape("-1 leading") == "\\-1 leading"
+
+
+def test_inconclusive_row_shows_badge_quote_definition_and_scale(book):
+    claims_yml, results = book
+    record_claim("C16", measured="0 of 6 runs left the uniform phase", verdict=INCONCLUSIVE,
+                 why="no alpha < 1 run left the uniform phase", evidence="Fig. 8",
+                 parameters={}, profile="smoke", data_source="x", results_dir=results,
+                 quote='"the staircase" (Section 5)', definition="trains: entropy below log K",
+                 needed="1,700 steps: 12 min on this CPU")
+    text = render_scorecard(claims_yml, results, "smoke")
+    assert 'class="verdict verdict-inconclusive">inconclusive at this scale</span>' in text
+    assert f"**What would decide it:** {md_escape('1,700 steps: 12 min')}" in text
+    assert f"**The paper says:** {md_escape(chr(34) + 'the staircase')}" in text
+    assert f"**How this book checks it:** {md_escape('trains: entropy below log K')}" in text
 
 
 def test_verdict_badge():

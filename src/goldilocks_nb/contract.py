@@ -35,16 +35,28 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 __all__ = [
+    "CLAIM_ID",
+    "INCONCLUSIVE",
     "VERDICTS",
     "ChapterParams",
     "ParameterError",
     "Verdict",
     "check_type",
+    "inconclusive",
+    "paper_quote",
     "record_verdict",
+    "seed_agreement",
     "verdict_from_checks",
 ]
 
-VERDICTS = ("reproduced", "partly", "not reproduced")
+#: The verdict for a claim whose effect the run cannot resolve at its size (the
+#: preconditions for seeing it are not met): a statement about our scale, not the paper.
+INCONCLUSIVE = "inconclusive at this scale"
+#: Every verdict a claim can get (the one home of this list; results and scorecard use it).
+VERDICTS = ("reproduced", "partly", "not reproduced", INCONCLUSIVE)
+#: Claim ids: ``C<n>`` for the papers' claims (CLAIMS.md), ``B<n>`` for the book's own
+#: findings beyond the paper (listed in ``book/claims.yml`` with ``source: book``).
+CLAIM_ID = re.compile(r"^[CB][0-9]+$")
 P = TypeVar("P", bound="ChapterParams")
 _PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -251,6 +263,15 @@ class ChapterParams:
         """The parameters as plain values (lists for tuples), e.g. for result files."""
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
+    #: Fields that say where and under which name a run goes, not what it computes: they
+    #: never enter a cache key (a moved or renamed results folder recomputes nothing).
+    RUN_FIELDS: ClassVar[tuple[str, ...]] = ("profile", "results_dir", "device")
+
+    def result_key(self) -> dict[str, Any]:
+        """The parameters that change a result (:meth:`as_dict` less :attr:`RUN_FIELDS`):
+        the one cache key of every chapter."""
+        return {k: v for k, v in self.as_dict().items() if k not in self.RUN_FIELDS}
+
     def table(self) -> str:
         """The parameters as run, one ``name = value`` per line (for the chapter page)."""
         width = max(len(n) for n in self.names())
@@ -278,13 +299,20 @@ class Verdict:
     """The outcome of testing one claim.
 
     Attributes:
-        claim: claim id, e.g. ``"C4"``.
-        verdict: ``"reproduced"``, ``"partly"`` or ``"not reproduced"``.
+        claim: claim id, e.g. ``"C4"`` (``"B1"`` for a finding of the book's own).
+        verdict: one of :data:`VERDICTS`.
         measured: the key measured numbers in words, as the scorecard shows them.
         why: the reason, built from the measured numbers (required unless reproduced).
-        values: the raw numbers behind it (JSON-able), for the result file.
+        values: the raw numbers behind it (JSON-able), for the result file; per-seed values
+            go under ``values["per_seed"]``.
         key: the one number a reader looks for first (e.g. ``"slope 4.00 (pred. 4)"``);
             the scorecard's summary table shows it.
+        quote: the paper's sentence the verdict tests, with its place (see
+            :func:`paper_quote`); the scorecard shows it beside ``definition``.
+        definition: the chapter's operational definition of the claim's terms, thresholds
+            included (what "trains", "aligned", "outlier" mean in this check).
+        needed: for :data:`INCONCLUSIVE` only (and required there): the scale that would
+            decide the claim and its estimated cost.
     """
 
     claim: str
@@ -293,16 +321,64 @@ class Verdict:
     why: str = ""
     values: Mapping[str, Any] = field(default_factory=dict)
     key: str = ""
+    quote: str = ""
+    definition: str = ""
+    needed: str = ""
 
     def __post_init__(self) -> None:
+        if not CLAIM_ID.match(self.claim):
+            raise ValueError(f"claim id must look like 'C7' or 'B1', got {self.claim!r}")
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
         if self.verdict != "reproduced" and not self.why:
             raise ValueError(f"verdict {self.verdict!r} for {self.claim} needs a reason")
+        if self.verdict == INCONCLUSIVE and not self.needed:
+            raise ValueError(f"verdict {INCONCLUSIVE!r} for {self.claim} needs the scale "
+                             "that would decide it (needed=...)")
 
     def line(self) -> str:
         """``"C4: partly (reason)"``: what a notebook prints (stable across machines)."""
         return f"{self.claim}: {self.verdict}" + (f" ({self.why})" if self.why else "")
+
+
+_QUOTE = re.compile(r'Paper\s*\(([^)]*)\)\s*:\s*"(.+?)"', re.S)
+
+
+def paper_quote(func: Any) -> str:
+    """The paper's sentence a verdict function tests, read from its docstring.
+
+    The docstring carries it as ``Paper (<place>): "<sentence>"`` (the sentence may wrap
+    over several lines); the result is ``'"<sentence>" (<place>)'`` with whitespace
+    collapsed, ready for :attr:`Verdict.quote`.
+
+    Raises:
+        ValueError: when the docstring has no such quote (every verdict function needs one).
+    """
+    match = _QUOTE.search(func.__doc__ or "")
+    if match is None:
+        raise ValueError(f"{getattr(func, '__qualname__', func)!r} has no "
+                         "'Paper (<place>): \"<sentence>\"' line in its docstring")
+    place, sentence = (" ".join(g.split()) for g in match.groups())
+    return f'"{sentence}" ({place})'
+
+
+def inconclusive(claim: str, measured: str, why: str, needed: str, **kwargs: Any) -> Verdict:
+    """An :data:`INCONCLUSIVE` verdict: ``why`` says which precondition for seeing the effect
+    the run did not meet, ``needed`` the scale (steps, images, dimension) that would decide
+    the claim and its estimated cost."""
+    return Verdict(claim, INCONCLUSIVE, measured, why, needed=needed, **kwargs)
+
+
+def seed_agreement(per_seed: Mapping[Any, bool]) -> str:
+    """``"3 of 3 seeds"``-style count of the seeds on which a check holds.
+
+    Args:
+        per_seed: seed -> whether the check holds on that seed (at least one seed).
+    """
+    if not per_seed:
+        raise ValueError("seed_agreement needs at least one seed")
+    held = sum(bool(v) for v in per_seed.values())
+    return f"{held} of {len(per_seed)} seeds"
 
 
 def verdict_from_checks(claim: str, checks: Mapping[str, bool], measured: str, *,
@@ -332,7 +408,8 @@ def record_verdict(verdict: Verdict, params: ChapterParams, *, evidence: str,
     from .results import record_claim
 
     return record_claim(verdict.claim, measured=verdict.measured, verdict=verdict.verdict,
-                        why=verdict.why, evidence=evidence, parameters=params.as_dict(),
+                        why=verdict.why, quote=verdict.quote, definition=verdict.definition,
+                        needed=verdict.needed, evidence=evidence, parameters=params.as_dict(),
                         profile=params.profile, data_source=data_source,
                         results_dir=params.results_dir,
                         values={**verdict.values, **({"key": verdict.key} if verdict.key else {})})

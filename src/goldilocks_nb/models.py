@@ -15,8 +15,11 @@ fc 120, fc 84, fc 10; ``L = 5``), all bias-free, Kaiming-normal initialised from
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -112,13 +115,28 @@ MODEL_NAMES = ("lenet-300-100", "lenet-5", "mlp")
 def kaiming_normal_init(model: nn.Module, seed: int) -> nn.Module:
     """Kaiming-normal (fan-in, ReLU gain) initialisation of every weight, from ``seed``.
 
-    Uses a private ``torch.Generator``: the global RNG is left untouched.
+    Each weight ``W`` gets ``sqrt(2 / fan_in) * Z`` with ``Z`` standard normal and
+    ``fan_in = W[0].numel()`` (He et al., 2015; torch's ``kaiming_normal_`` with
+    ``nonlinearity="relu"``). ``Z`` is drawn in float64 by NumPy's PCG64 generator
+    (``numpy.random.default_rng(seed)``), parameter after parameter, whose output does not
+    depend on vectorised kernels: the same seed gives bit-identical weights on every CPU
+    code path (torch's ``normal_`` does not: under ``ATEN_CPU_CAPABILITY=default`` it draws
+    other values). The global RNGs are left untouched.
     Returns ``model`` (initialised in place: call it on a model you just built).
+
+    Raises:
+        ValueError: for a parameter with fewer than 2 dimensions (no fan-in; the
+            package's models are bias-free).
     """
-    gen = torch.Generator().manual_seed(int(seed))
+    rng = np.random.default_rng(int(seed))
     with torch.no_grad():
-        for p in model.parameters():
-            nn.init.kaiming_normal_(p, nonlinearity="relu", generator=gen)
+        for name, p in model.named_parameters():
+            if p.dim() < 2:
+                raise ValueError(f"kaiming_normal_init: parameter {name!r} has shape "
+                                 f"{tuple(p.shape)}; fan-in needs >= 2 dimensions")
+            std = math.sqrt(2.0 / p[0].numel())
+            z = rng.standard_normal(tuple(p.shape))
+            p.copy_(torch.from_numpy(z * std).to(dtype=p.dtype, device=p.device))
     return model
 
 
@@ -156,8 +174,7 @@ def build_model(
             raise ValueError("model 'mlp' needs input_shape")
         in_features = int(torch.tensor(input_shape).prod())
         model = MLP([in_features, *(widths or [32, 16]), num_classes])
-    kaiming_normal_init(model, seed)
-    return model.to(dtype=dtype, device=device)
+    return kaiming_normal_init(model.to(dtype=dtype, device=device), seed)
 
 
 def homogeneity_degree(model: nn.Module) -> int:

@@ -33,6 +33,8 @@ from typing import IO, Any, TypeVar
 
 import numpy as np
 
+from .contract import CLAIM_ID, INCONCLUSIVE, VERDICTS
+
 __all__ = [
     "VERDICTS",
     "CacheWarning",
@@ -47,7 +49,6 @@ __all__ = [
     "save_figure",
 ]
 
-VERDICTS = ("reproduced", "partly", "not reproduced")
 T = TypeVar("T")
 
 
@@ -446,32 +447,45 @@ def record_claim(
     why: str = "",
     results_dir: str | os.PathLike,
     values: Mapping[str, Any] | None = None,
+    quote: str = "",
+    definition: str = "",
+    needed: str = "",
 ) -> Path:
     """Write the result of testing one claim to ``results_dir/claims/<claim>.json``.
 
     Args:
-        claim: claim id as in CLAIMS.md, e.g. ``"C1"``.
+        claim: claim id as in CLAIMS.md, e.g. ``"C1"`` (``"B1"``: the book's own finding).
         measured: the measured value(s) in words and numbers, as the scorecard shows them.
-        verdict: ``"reproduced"``, ``"partly"`` or ``"not reproduced"``.
+        verdict: one of :data:`goldilocks_nb.contract.VERDICTS`.
         evidence: the figure or number that tests the claim (e.g. ``"Figure 1 (left)"``).
         parameters: the notebook parameters that produced it.
         profile: the parameter profile (``smoke``, ``default``, ``paper`` or ``custom``).
         data_source: the data's ``source`` string(s).
         why: the reason behind a verdict other than "reproduced" (required then).
         values: raw numbers for readers who want them (optional).
+        quote: the paper's sentence the verdict tests, with its place.
+        definition: the check's operational definition, thresholds included.
+        needed: for an inconclusive verdict (required there), the scale that would decide
+            the claim and its cost.
     """
     claim = claim.upper()
-    if not (claim.startswith("C") and claim[1:].isdigit()):
-        raise ValueError(f"claim id must look like 'C7', got {claim!r}")
+    if not CLAIM_ID.match(claim):
+        raise ValueError(f"claim id must look like 'C7' or 'B1', got {claim!r}")
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
     if verdict != "reproduced" and not why:
         raise ValueError(f"verdict {verdict!r} for {claim} needs a reason (why=...)")
+    if verdict == INCONCLUSIVE and not needed:
+        raise ValueError(f"verdict {verdict!r} for {claim} needs the scale that would decide "
+                         "it (needed=...)")
     record = {
         "claim": claim,
         "measured": measured,
         "verdict": verdict,
         "why": why,
+        "quote": quote,
+        "definition": definition,
+        "needed": needed,
         "evidence": evidence,
         "parameters": _jsonable(parameters),
         "profile": profile,
