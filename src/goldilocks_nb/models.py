@@ -16,7 +16,6 @@ fc 120, fc 84, fc 10; ``L = 5``), all bias-free, Kaiming-normal initialised from
 from __future__ import annotations
 
 import math
-
 from collections.abc import Sequence
 
 import numpy as np
