@@ -206,8 +206,8 @@ def _initial_points(
 ) -> list[torch.Tensor]:
     """Unscaled ``theta_0`` per seed, flat, on the CPU in ``dtype``.
 
-    Kaiming-normal from the seed (drawn in float32 as :func:`goldilocks_nb.models.build_model`
-    does, then cast), or ``init_params[i]``, or ``restart_from[i]`` rescaled to the norm of
+    Kaiming-normal from the seed (drawn in ``dtype`` as :func:`goldilocks_nb.models.build_model`
+    does), or ``init_params[i]``, or ``restart_from[i]`` rescaled to the norm of
     the seed's Kaiming initialisation (Fig. 11 right).
     """
     names = [n for n, _ in model.named_parameters()]
@@ -220,8 +220,8 @@ def _initial_points(
     for i, seed in enumerate(seeds):
         kaiming = None
         if init_params is None:
-            clone = copy.deepcopy(model).to(device="cpu", dtype=torch.float32)
-            kaiming = get_params(kaiming_normal_init(clone, seed), dtype=dtype)
+            clone = copy.deepcopy(model).to(device="cpu", dtype=dtype)
+            kaiming = get_params(kaiming_normal_init(clone, seed))
         if given is None:
             theta = kaiming
         else:
