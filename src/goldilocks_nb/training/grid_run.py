@@ -203,7 +203,7 @@ class GridTooLargeError(ParameterError):
 #: Bytes per logged row held in memory (a dict of ~20 Python floats, then a DataFrame row).
 ROW_BYTES = 1536
 #: Bytes per logged row in the run store (the row's JSON inside the record).
-ROW_DISK_BYTES = 600
+ROW_DISK_BYTES = 800
 
 
 def _gb(n: float) -> str:

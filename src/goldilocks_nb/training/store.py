@@ -23,6 +23,7 @@ run is recomputed, from its previous checkpoint when that one is good, else from
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from pathlib import Path
@@ -114,8 +115,9 @@ class RunStore:
         if problem is not None:
             raise ValueError(f"not a run record: it {problem}")
         path = self.path(key)
-        if record["status"] == "running" and path.exists():
-            os.replace(path, self.previous_path(key))
+        if record["status"] == "running":
+            with contextlib.suppress(FileNotFoundError):  # none yet, or another process's
+                os.replace(path, self.previous_path(key))  # rename came first
         write_entry(path, self.entry_key(key), record)
         if record["status"] == "done":
             self.previous_path(key).unlink(missing_ok=True)
