@@ -427,7 +427,7 @@ def read_entry(path: str | os.PathLike, key: str) -> Any:
     except Exception as exc:  # noqa: BLE001 - any failure to read means "damaged"
         size = path.stat().st_size
         raise CacheEntryError(f"is unreadable ({type(exc).__name__}: {exc}; {size} bytes): "
-                              "truncated, emptied or not a cache entry") from None
+                              "damaged, truncated, emptied or not a cache entry") from None
     if meta.get("format") != CACHE_FORMAT:
         raise CacheEntryError(f"has format {meta.get('format')!r}, expected {CACHE_FORMAT!r}")
     if meta.get("key") != key:

@@ -249,6 +249,7 @@ def _check_fits(problem: Problem, configs: list[RunConfig], chunk_size: int,
     Raises:
         GridTooLargeError: what does not fit, by how much, and what to change.
     """
+    chunk_size = min(chunk_size, len(configs))  # a chunk never holds more runs than the grid
     need = estimate_grid_need(problem, configs, chunk_size, concurrent_runs=concurrent_runs,
                               todo=todo)
     runs = (f"{need['runs']} runs = alphas x eta0s x seeds, {need['parameters']:,} "
