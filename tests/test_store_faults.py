@@ -270,6 +270,29 @@ def test_grid_whose_parameters_exceed_the_memory_is_refused_before_training(tmp_
     assert not (tmp_path / "training").exists()  # nothing written
 
 
+def test_grid_larger_than_this_machine_is_refused_in_seconds(tmp_path, monkeypatch):
+    """Issue 20: a grid whose final parameters alone exceed the RAM was accepted and began
+    training. Here: 1.5x this machine's available memory in final parameters (no mock)."""
+    from goldilocks_nb.models import build_model
+
+    monkeypatch.setattr(grid_run, "run_chunk", _never_train)
+    train, test = splits()
+    model = build_model("mlp", seed=0, input_shape=(1, 28, 28), widths=[1500, 1500],
+                        dtype=torch.float32)
+    p_bytes = sum(p.numel() for p in model.parameters()) * 4
+    runs = int(1.5 * grid_run._available_ram() / p_bytes) + 1
+    started = time.perf_counter()
+    with pytest.raises(grid_run.GridTooLargeError) as err:
+        train_grid(model, (train.X.float(), train.y), None, alphas=[1 + i / runs for i in
+                   range(runs)], eta0s=[0.1], steps=10, sharpness_steps=(), device="cpu",
+                   cache_dir=tmp_path, progress=False)
+    assert time.perf_counter() - started < 60
+    message = str(err.value)
+    assert f"{runs} runs = alphas x eta0s x seeds" in message
+    assert "fewer runs (alphas, eta0s or seeds)" in message
+    assert not (tmp_path / "training").exists()
+
+
 def test_explicit_chunk_that_exceeds_the_memory_names_chunk_size(tmp_path, monkeypatch):
     train, test = splits()
     problem, configs = make_problem(
