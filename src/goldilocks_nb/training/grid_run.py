@@ -3,7 +3,11 @@
 :func:`train_grid` validates the grid (:func:`.grid.make_problem`), reads the runs that a
 results cache already holds, splits the others into chunks of configurations and trains
 each chunk as one batched computation (:func:`.engine.run_chunk`), in this process or as
-Dask tasks. The logs come back as one tidy :class:`pandas.DataFrame`.
+Dask tasks. The logs come back as one tidy :class:`pandas.DataFrame`. Before anything is
+read or trained, the grid's memory and disk need is estimated (:func:`estimate_grid_need`:
+final parameters, logs, the chunk's working set, the run store) and compared with what the
+machine has (``/proc/meminfo``, the GPU's free memory, :func:`shutil.disk_usage`); a grid
+that cannot fit is refused with the numbers (:class:`GridTooLargeError`).
 
 Scaling out with Dask
 ---------------------
