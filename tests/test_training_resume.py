@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from goldilocks_nb.training import RunStore, StoreError, train_grid
+from goldilocks_nb.training import RunStore, StoreWarning, train_grid
 from training_cases import DTYPE, splits, tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,14 +83,16 @@ def test_killed_grid_resumes_from_checkpoints(tmp_path):
     pd.testing.assert_frame_equal(again.log, reference.log, check_exact=True)
 
 
-def test_store_refuses_a_file_with_another_key(tmp_path):
+def test_store_never_uses_a_file_with_another_key(tmp_path):
+    """A record under another run's name, or a file that is no record, is named in one
+    warning and not used (it was a hard StoreError before issue 20: now recomputed)."""
     store = RunStore(tmp_path)
     store.save("a" * 32, {"status": "done", "step": 1, "params": torch.zeros(2), "rows": [],
                           "diverged_step": None})
     store.path("a" * 32).rename(store.path("b" * 32))
-    with pytest.raises(StoreError, match="holds key"):
-        store.load("b" * 32)
-    store.path("c" * 32).write_bytes(b"not a torch file")
-    with pytest.raises(StoreError, match="cannot read"):
-        store.load("c" * 32)
+    with pytest.warns(StoreWarning, match=f"{store.path('b' * 32)} was computed for another key"):
+        assert store.load("b" * 32) is None
+    store.path("c" * 32).write_bytes(b"not a run record")
+    with pytest.warns(StoreWarning, match=f"{store.path('c' * 32)} is unreadable"):
+        assert store.load("c" * 32) is None
     assert store.load("d" * 32) is None

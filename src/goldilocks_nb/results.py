@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import importlib
 import io
@@ -25,6 +26,7 @@ import os
 import platform
 import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
@@ -37,7 +39,9 @@ from .contract import CLAIM_ID, INCONCLUSIVE, VERDICTS
 
 __all__ = [
     "VERDICTS",
+    "CacheEntryError",
     "CacheWarning",
+    "ClaimRecordError",
     "ResultsDir",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -45,8 +49,11 @@ __all__ = [
     "environment",
     "load_claims",
     "params_key",
+    "read_entry",
     "record_claim",
+    "remove_orphans",
     "save_figure",
+    "write_entry",
 ]
 
 T = TypeVar("T")
@@ -115,26 +122,80 @@ def _umask() -> int:
     return mask
 
 
+def _lock(fd: int) -> None:
+    """Hold an exclusive advisory lock on ``fd`` while it is written (where the system has
+    ``fcntl``): :func:`remove_orphans` never removes a temporary file that a live process
+    holds, and the lock goes with the process when it is killed."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return
+    with contextlib.suppress(OSError):  # a file system without locks: the age test remains
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 @contextlib.contextmanager
 def _atomic_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     """A binary file object whose content replaces ``path`` only when the block succeeds.
 
-    The data goes to a temporary file beside ``path`` that is renamed over it at the end
-    (readers see the old file or the new one, never half of one). The new file gets the
-    mode of a freshly created ordinary file (``0o666`` less the umask), not the ``0600``
-    of :func:`tempfile.mkstemp`.
+    The data goes to a temporary file ``.<name>.<random>.tmp`` beside ``path`` that is
+    renamed over it at the end (readers see the old file or the new one, never half of
+    one); the temporary file is locked (:func:`_lock`) until it has been renamed. The new
+    file gets the mode of a freshly created ordinary file (``0o666`` less the umask), not
+    the ``0600`` of :func:`tempfile.mkstemp`. A process killed with ``kill -9`` can leave
+    the temporary file behind: :func:`remove_orphans` removes it on the next run.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        _lock(fd)
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             yield f
-        os.replace(tmp, path)
+            f.flush()
+            os.replace(tmp, path)  # still open, so still locked, until renamed
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_orphans(folder: str | os.PathLike, pattern: str = ".*.tmp", *,
+                   min_age: float = 2.0) -> list[Path]:
+    """Remove the temporary files that killed writers left in ``folder``; return them.
+
+    A temporary file of :func:`_atomic_file` (``.<name>.<random>.tmp``) is an orphan when
+    no process holds its lock and it was last written at least ``min_age`` seconds ago
+    (the lock is taken right after the file is created; the age covers that instant).
+    Files of live writers, other files and missing folders are left alone.
+    """
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: age alone, a generous one
+        fcntl, min_age = None, max(min_age, 3600.0)
+    now = time.time()
+    for tmp in sorted(folder.glob(pattern)):
+        try:
+            with open(tmp, "rb") as fh:
+                if now - os.fstat(fh.fileno()).st_mtime < min_age:
+                    continue
+                if fcntl is not None:
+                    try:
+                        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except OSError as exc:
+                        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                            continue  # a live writer holds it
+                        if now - os.fstat(fh.fileno()).st_mtime < 3600.0:
+                            continue  # no locks on this file system: age alone, a long one
+                tmp.unlink()
+                removed.append(tmp)
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            continue
+    return removed
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -184,6 +245,8 @@ def params_key(params: Mapping[str, Any], version: str = "1") -> str:
 # No pickle anywhere: loading a cache folder someone else wrote cannot run code.
 
 CACHE_FORMAT = "goldilocks-cache/1"
+#: Format of claim records (``claims/<id>.json``): a JSON object with a ``sha256`` field.
+CLAIM_FORMAT = "goldilocks-claim/1"
 _TAG = "__t__"
 _SCALARS = (bool, int, float, str, type(None))
 
@@ -315,7 +378,7 @@ def _json_array(obj: Any) -> np.ndarray:
     return np.frombuffer(json.dumps(obj, sort_keys=False).encode(), dtype=np.uint8)
 
 
-def _write_entry(path: str | os.PathLike, key: str, value: Any) -> Path:
+def write_entry(path: str | os.PathLike, key: str, value: Any) -> Path:
     """Store ``value`` for ``key`` (a string) at ``path``, atomically, with its checksum.
 
     Raises:
@@ -343,7 +406,7 @@ class CacheEntryError(ValueError):
     """A cache entry that must not be used: unreadable, damaged, or for another key."""
 
 
-def _read_entry(path: str | os.PathLike, key: str) -> Any:
+def read_entry(path: str | os.PathLike, key: str) -> Any:
     """The value stored at ``path`` if it was written for ``key`` and passes its checksum.
 
     Raises:
@@ -364,7 +427,7 @@ def _read_entry(path: str | os.PathLike, key: str) -> Any:
     except Exception as exc:  # noqa: BLE001 - any failure to read means "damaged"
         size = path.stat().st_size
         raise CacheEntryError(f"is unreadable ({type(exc).__name__}: {exc}; {size} bytes): "
-                              "truncated, emptied or not a cache entry") from None
+                              "damaged, truncated, emptied or not a cache entry") from None
     if meta.get("format") != CACHE_FORMAT:
         raise CacheEntryError(f"has format {meta.get('format')!r}, expected {CACHE_FORMAT!r}")
     if meta.get("key") != key:
@@ -411,13 +474,13 @@ def cached(
     path = Path(cache_dir) / f"{name}-{params_key(params, version)}.npz"
     key = _key_text(name, params, version)
     try:
-        return _read_entry(path, key)
+        return read_entry(path, key)
     except FileNotFoundError:
         pass
     except CacheEntryError as exc:
         warnings.warn(f"cache entry {path} {exc}; recomputing it", CacheWarning, stacklevel=2)
     value = compute()
-    _write_entry(path, key, value)
+    write_entry(path, key, value)
     return value
 
 
@@ -493,22 +556,76 @@ def record_claim(
         "values": _jsonable(values or {}),
         "environment": environment(),
         "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "format": CLAIM_FORMAT,
     }
+    record["sha256"] = _claim_checksum(record)
     path = ResultsDir(results_dir).claim(claim)
     return atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
-def load_claims(results_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
-    """All claim records under ``results_dir/claims``, by claim id."""
+def _claim_checksum(record: Mapping[str, Any]) -> str:
+    """sha256 of a claim record's canonical JSON, without its own ``sha256`` field."""
+    body = {k: v for k, v in record.items() if k != "sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class ClaimRecordError(ValueError):
+    """A claim record that is damaged, fails its checksum or belongs to another claim."""
+
+
+def _check_claim(path: Path) -> dict[str, Any]:
+    """The record at ``path`` if it parses, is a claim record of this format, passes its
+    checksum and names the claim its file is named after.
+
+    Raises:
+        ClaimRecordError: what is wrong (the caller adds the path and the remedy).
+    """
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ClaimRecordError(f"is not valid JSON ({type(exc).__name__}: {exc})") from None
+    if not isinstance(record, dict) or "claim" not in record:
+        raise ClaimRecordError("is not a claim record (no 'claim' field)")
+    if record.get("format") != CLAIM_FORMAT or "sha256" not in record:
+        raise ClaimRecordError(f"has format {record.get('format')!r}, expected "
+                               f"{CLAIM_FORMAT!r} (written by an older version, or edited)")
+    if record.get("sha256") != _claim_checksum(record):
+        raise ClaimRecordError("fails its checksum (the file was changed or damaged)")
+    if str(record["claim"]) != path.stem:
+        raise ClaimRecordError(f"holds claim {record['claim']!r}, not {path.stem!r} "
+                               "(a file copied over another)")
+    return record
+
+
+def load_claims(results_dir: str | os.PathLike,
+                chapters: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """All claim records under ``results_dir/claims``, by claim id, each verified.
+
+    Every record carries its claim id, its format and a sha256 of its content
+    (:func:`record_claim`); a record that does not parse, fails the checksum or holds
+    another claim than its file name says is never used.
+
+    Args:
+        results_dir: the results folder.
+        chapters: claim id -> the chapter that writes it (``book/claims.yml``), named in
+            the error so the reader knows what to rerun.
+
+    Raises:
+        ClaimRecordError: (a ``ValueError``) naming the damaged file, what is wrong and
+            the chapter to rerun.
+    """
     out = {}
     for path in ResultsDir(results_dir).claim_files():
         try:
-            record = json.loads(path.read_text())
-            claim = record["claim"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"claim record {path} is damaged ({type(exc).__name__}: {exc}); "
-                             "delete it and rerun the chapter that writes it") from None
-        out[claim] = record
+            record = _check_claim(path)
+        except ClaimRecordError as exc:
+            chapter = (chapters or {}).get(path.stem)
+            rerun = (f"rerun chapter {chapter}" if chapter else
+                     f"rerun the chapter that tests {path.stem} (book/claims.yml names it)")
+            raise ClaimRecordError(f"claim record {path} is damaged: it {exc}; delete it and "
+                                   f"{rerun}") from None
+        out[record["claim"]] = record
     return out
 
 

@@ -214,7 +214,9 @@ def render_scorecard(claims_yml: str | os.PathLike, results_dir: str | os.PathLi
     written only for claims that have a result file and whose chapter page exists.
     """
     claims = load_claim_list(claims_yml)
-    records = load_claims(results_dir)
+    records = load_claims(results_dir, chapters={
+        c["id"]: c["chapter"] + (f" (notebooks/{c['notebook']}.ipynb)" if c.get("notebook")
+                                 else "") for c in claims})
     chapters_dir = Path(claims_yml).parent / "chapters"
     unknown = sorted(set(records) - {c["id"] for c in claims})
     if unknown:

@@ -8,7 +8,7 @@
 - :mod:`.metrics`: the logged statistics (loss, accuracy, norms, alignments, entropy, zero
   logits).
 - :mod:`.engine`: the batched loop over a chunk of configurations.
-- :mod:`.store`: the atomic, key-checked run store behind resuming.
+- :mod:`.store`: the atomic, verified (key and checksum) run store behind resuming.
 - :mod:`.grid_run`: :func:`train_grid`, in-process or on Dask.
 - :mod:`.probe`: the linear probe on penultimate features (Fig. 12 left).
 """
@@ -23,7 +23,7 @@ from .descent import (
 )
 from .engine import LOG_COLUMNS, RunResult, run_chunk
 from .grid import Problem, RunConfig, make_problem, run_key
-from .grid_run import EXECUTORS, GridResult, train_grid
+from .grid_run import EXECUTORS, GridResult, GridTooLargeError, estimate_grid_need, train_grid
 from .probe import ProbeResult, linear_probe, penultimate_features
 from .rules import (
     LABEL_MODES,
@@ -33,13 +33,14 @@ from .rules import (
     update_objective,
     uso_coefficients,
 )
-from .store import RunStore, StoreError
+from .store import RunStore, StoreError, StoreWarning
 
 __all__ = [
     "EXECUTORS",
     "LABEL_MODES",
     "LOG_COLUMNS",
     "GridResult",
+    "GridTooLargeError",
     "Problem",
     "ProbeResult",
     "RULES",
@@ -47,8 +48,10 @@ __all__ = [
     "RunResult",
     "RunStore",
     "StoreError",
+    "StoreWarning",
     "Trajectory",
     "effective_learning_rate",
+    "estimate_grid_need",
     "gradient_descent",
     "gradient_descent_steps",
     "linear_probe",

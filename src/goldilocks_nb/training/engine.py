@@ -190,8 +190,10 @@ def _train_batch(
         if store is not None and t > t0 and t % problem.checkpoint_every == 0:
             cpu = flat_params().cpu()
             for r, it in enumerate(items):
-                store.save(it.config.key, {"status": "running", "step": t, "params": cpu[r],
-                                           "rows": it.rows, "diverged_step": None})
+                # a copy of row r: a view would serialise the whole chunk's (R, P) tensor
+                store.save(it.config.key, {"status": "running", "step": t,
+                                           "params": cpu[r].clone(), "rows": it.rows,
+                                           "diverged_step": None})
         if problem.labels == "true":
             labels = None
             g, (loss, z) = step_shared(theta, y)

@@ -3,7 +3,11 @@
 :func:`train_grid` validates the grid (:func:`.grid.make_problem`), reads the runs that a
 results cache already holds, splits the others into chunks of configurations and trains
 each chunk as one batched computation (:func:`.engine.run_chunk`), in this process or as
-Dask tasks. The logs come back as one tidy :class:`pandas.DataFrame`.
+Dask tasks. The logs come back as one tidy :class:`pandas.DataFrame`. Before anything is
+read or trained, the grid's memory and disk need is estimated (:func:`estimate_grid_need`:
+final parameters, logs, the chunk's working set, the run store) and compared with what the
+machine has (``/proc/meminfo``, the GPU's free memory, :func:`shutil.disk_usage`); a grid
+that cannot fit is refused with the numbers (:class:`GridTooLargeError`).
 
 Scaling out with Dask
 ---------------------
@@ -37,15 +41,18 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
 from torch.func import functional_call
 
+from ..contract import ParameterError
 from ..functional import Params
 from ..notebook import resolve_device
 from .engine import LOG_COLUMNS, RunResult, run_chunk
@@ -53,7 +60,7 @@ from .grid import Problem, RunConfig, make_problem, unflatten_batch
 from .rules import update_objective
 from .store import RunStore
 
-__all__ = ["EXECUTORS", "GridResult", "train_grid"]
+__all__ = ["EXECUTORS", "GridResult", "GridTooLargeError", "estimate_grid_need", "train_grid"]
 
 EXECUTORS = ("local", "dask")
 
@@ -126,16 +133,37 @@ def _dask_client(address: Any, workers: int, timeout: float):
         ) from exc
 
 
-def _memory_budget(dev: torch.device) -> int:
-    if dev.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(dev)
-        return int(0.5 * free)
+def _available_ram() -> int | None:
+    """Bytes of RAM available to a new allocation (``MemAvailable`` of ``/proc/meminfo``,
+    else the free pages of ``os.sysconf``); ``None`` where neither can be read."""
     try:
         with open("/proc/meminfo") as fh:
             info = {line.split(":")[0]: line.split()[1] for line in fh}
-        return int(0.25 * int(info["MemAvailable"]) * 1024)
-    except (OSError, KeyError, ValueError):  # pragma: no cover - non-Linux
+        return int(info["MemAvailable"]) * 1024
+    except (OSError, KeyError, ValueError, IndexError):
+        pass
+    try:  # pragma: no cover - non-Linux
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return None
+
+
+def _device_free(dev: torch.device) -> int | None:
+    """Bytes free for the training working set on ``dev`` (``None``: unknown)."""
+    if dev.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(dev)
+        return int(free)
+    if dev.type == "cpu":
+        return _available_ram()
+    return None
+
+
+def _memory_budget(dev: torch.device) -> int:
+    """What an automatic chunk may use: half the free GPU memory, a quarter of the RAM."""
+    free = _device_free(dev)
+    if free is None:  # pragma: no cover - non-Linux
         return 2 * 1024**3
+    return int((0.5 if dev.type == "cuda" else 0.25) * free)
 
 
 def estimate_run_bytes(problem: Problem) -> int:
@@ -170,6 +198,104 @@ def estimate_run_bytes(problem: Problem) -> int:
 
 def _chunks(configs: list[RunConfig], size: int) -> list[list[RunConfig]]:
     return [configs[i : i + size] for i in range(0, len(configs), size)]
+
+
+class GridTooLargeError(ParameterError):
+    """A grid whose memory or disk need exceeds what the machine has (refused before training)."""
+
+
+#: Bytes per logged row held in memory (a dict of ~20 Python floats, then a DataFrame row).
+ROW_BYTES = 1536
+#: Bytes per logged row in the run store (the row's JSON inside the record).
+ROW_DISK_BYTES = 800
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.3g} GB" if n >= 1e8 else f"{n / 1e6:.3g} MB"
+
+
+def estimate_grid_need(problem: Problem, configs: list[RunConfig], chunk_size: int,
+                       *, concurrent_runs: int | None = None,
+                       todo: int | None = None) -> dict[str, int]:
+    """Rough bytes a grid needs, before anything is trained.
+
+    Keys: ``params`` (final parameters of every run, held in memory: runs x P x bytes per
+    number), ``logs`` (log rows in memory, :data:`ROW_BYTES` each), ``per_run`` (one run's
+    working set in a batch, :func:`estimate_run_bytes`), ``chunk`` (``chunk_size`` times
+    that, on the training device), ``disk`` (the run store of the ``todo`` runs still to
+    train: final records plus two more checkpoint copies, the previous one and the one
+    being written, for each of ``concurrent_runs`` runs in training at once).
+    """
+    n = len(configs)
+    todo = n if todo is None else todo
+    concurrent = min(todo, chunk_size if concurrent_runs is None else concurrent_runs)
+    p_bytes = problem.theta0[0].numel() * problem.theta0[0].element_size()
+    rows = problem.steps // problem.log_every + 2 + len(problem.sharpness_steps)
+    per_run = max(estimate_run_bytes(problem), 1)
+    record = p_bytes + rows * ROW_DISK_BYTES + 4096
+    return {"runs": n, "parameters": problem.theta0[0].numel(), "rows_per_run": rows,
+            "params": n * p_bytes, "logs": n * rows * ROW_BYTES, "per_run": per_run,
+            "chunk": chunk_size * per_run, "disk": todo * record + 2 * concurrent * record,
+            "todo": todo, "concurrent": concurrent}
+
+
+def _check_fits(problem: Problem, configs: list[RunConfig], chunk_size: int,
+                chunk_given: bool, dev: torch.device | None, cache: str | None,
+                concurrent_runs: int, todo: int) -> dict[str, int]:
+    """Refuse, with the numbers and the parameter to change, a grid that cannot fit.
+
+    Memory: final parameters and logs in RAM (plus the chunk's working set when training
+    on the CPU) against ``MemAvailable``; the chunk's working set against the free memory
+    of a GPU; the run store against the free space of ``cache``'s disk. ``dev`` is
+    ``None`` for Dask (the workers' memory is not this machine's: only what this process
+    holds is checked).
+
+    Raises:
+        GridTooLargeError: what does not fit, by how much, and what to change.
+    """
+    chunk_size = min(chunk_size, len(configs))  # a chunk never holds more runs than the grid
+    need = estimate_grid_need(problem, configs, chunk_size, concurrent_runs=concurrent_runs,
+                              todo=todo)
+    runs = (f"{need['runs']} runs = alphas x eta0s x seeds, {need['parameters']:,} "
+            f"parameters each")
+    ram = _available_ram()
+    held = need["params"] + need["logs"]
+    on_cpu = dev is not None and dev.type == "cpu"
+    total = held + (need["chunk"] if on_cpu else 0)
+    if ram is not None and total > ram:
+        parts = (f"final parameters {_gb(need['params'])} ({runs}), logs ~{_gb(need['logs'])} "
+                 f"({need['rows_per_run']} rows per run: steps / log_every)")
+        if on_cpu:
+            parts += (f", training working set ~{_gb(need['chunk'])} (chunk_size={chunk_size}"
+                      f" x {_gb(need['per_run'])} per run)")
+        fix = ("fewer runs (alphas, eta0s or seeds), a smaller model, or a larger log_every"
+               if held > ram or not chunk_given else "a smaller chunk_size")
+        raise GridTooLargeError(
+            f"this grid needs ~{_gb(total)} of memory but {_gb(ram)} is available: {parts}. "
+            f"Reduce it: {fix}.")
+    free = _device_free(dev) if dev is not None and not on_cpu else None
+    if free is not None and need["chunk"] > free:
+        fits = free // need["per_run"]
+        fix = (f"chunk_size <= {fits} (or leave chunk_size=None)" if fits >= 1 else
+               "a smaller training set or model (one run does not fit)")
+        raise GridTooLargeError(
+            f"a chunk of {chunk_size} runs needs ~{_gb(need['chunk'])} on {dev} "
+            f"({_gb(need['per_run'])} per run: activations of {problem.X.shape[0]} training "
+            f"samples and parameter-sized buffers) but {_gb(free)} is free; use {fix}.")
+    if cache is not None and need["todo"]:
+        where = Path(cache)
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        disk = shutil.disk_usage(where).free
+        if need["disk"] > disk:
+            raise GridTooLargeError(
+                f"the run store under {cache} needs ~{_gb(need['disk'])} for the "
+                f"{need['todo']} runs still to train (their final records, {need['parameters']:,}"
+                f" parameters and {need['rows_per_run']} log rows each, and the checkpoints "
+                f"of {need['concurrent']} runs training at once) but its disk has "
+                f"{_gb(disk)} free; free space, point cache_dir at a larger disk, or train "
+                "fewer runs (alphas, eta0s or seeds) or a smaller chunk_size.")
+    return need
 
 
 def train_grid(
@@ -251,8 +377,14 @@ def train_grid(
 
     Raises:
         ValueError: a bad argument (before any training; nothing cached is touched).
+        GridTooLargeError: (a ``ValueError``) the grid's estimated memory or disk need
+            (:func:`estimate_grid_need`) exceeds what this machine has; the message gives
+            the numbers and what to change. Raised before any training.
         ConnectionError: no Dask scheduler answers at ``dask_address``.
-        goldilocks_nb.training.store.StoreError: a cache file holds another run's key.
+
+    Warns:
+        goldilocks_nb.training.store.StoreWarning: a stored run record or checkpoint was
+            damaged or another run's (named; it is recomputed).
     """
     _check_executor(executor, dask_workers, dask_timeout)
     dev = resolve_device(device)
@@ -268,6 +400,7 @@ def train_grid(
         init_params=init_params, restart_from=restart_from,
     )
     cache = None if cache_dir is None else str(cache_dir)
+    _preflight(problem, configs, cache, dev, chunk_size, executor, dask_workers)
     client, owned = (None, False)
     if executor == "dask":
         client, owned = _dask_client(dask_address, dask_workers, float(dask_timeout))
@@ -281,6 +414,25 @@ def train_grid(
             if cluster is not None and dask_address is None:
                 cluster.close()
     return _assemble(problem, configs, results)
+
+
+def _preflight(problem: Problem, configs: list[RunConfig], cache: str | None,
+               dev: torch.device, chunk_size: int | None, executor: str, workers: int) -> None:
+    """Before any record is read or any step trained: remove the temporary files of a
+    killed run from the store and refuse a grid that cannot fit (:func:`_check_fits`)."""
+    store = None if cache is None else RunStore(cache)
+    if store is not None:
+        store.remove_orphans()
+    pending = len(configs) - (0 if store is None else
+                              sum(store.path(c.key).exists() for c in configs))
+    check_chunk = chunk_size
+    if check_chunk is None:
+        per_run = max(estimate_run_bytes(problem), 1)
+        check_chunk = max(1, min(len(configs), _memory_budget(dev) // per_run))
+    local = executor == "local"
+    _check_fits(problem, configs, check_chunk, chunk_size is not None, dev if local else None,
+                cache, check_chunk if local else min(pending, check_chunk * max(workers, 1)),
+                pending)
 
 
 def _execute(problem, configs, cache, device, dev, chunk_size, executor, client, workers,
