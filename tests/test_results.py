@@ -63,3 +63,13 @@ def test_save_figure_is_byte_stable(tmp_path):
 def test_resolve_dtype():
     with pytest.raises(ValueError, match="dtype"):
         resolve_dtype("float16")
+
+
+def test_claim_files_lists_paper_and_book_claims(tmp_path):
+    from goldilocks_nb.results import ResultsDir
+
+    claims = ResultsDir(tmp_path).create().claims
+    for name in ("C2.json", "B1.json", "C10.json", "notes.json", "X1.json"):
+        (claims / name).write_text("{}")
+    assert [p.name for p in ResultsDir(tmp_path).claim_files()] == [
+        "B1.json", "C10.json", "C2.json"]

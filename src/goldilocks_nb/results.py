@@ -94,8 +94,9 @@ class ResultsDir:
         return self.claims / f"{claim_id.upper()}.json"
 
     def claim_files(self) -> list[Path]:
-        """The claim records present, sorted by file name."""
-        return sorted(self.claims.glob("C*.json"))
+        """The claim records present (papers' ``C<n>`` and the book's own ``B<n>``), sorted
+        by file name."""
+        return sorted(p for p in self.claims.glob("*.json") if CLAIM_ID.match(p.stem))
 
     def create(self) -> ResultsDir:
         """Create the root and its sub-folders (no error if they exist); returns ``self``."""
