@@ -268,3 +268,29 @@ def test_moved_results_folder_recomputes_nothing(tmp_path, monkeypatch):
     with pytest.raises(AssertionError, match="recomputed"):
         run_seeds(Params(**{**TINY, "seeds": [5]}), tmp_path / "moved" / "cache", report=None)
     assert calls == [("gmm", 5)]
+
+
+def test_numpy_sgd_segments_equal_the_tested_torch_steps():
+    """The chapter's NumPy online-SGD loops against softmax_sgd_step / xor_sgd_step (which
+    the softmax_regression tests check against autodiff), one sample per step."""
+    from goldilocks_nb.mixtures import axis_means, sample_gmm, sample_xor, xor_means
+    from goldilocks_nb.softmax_regression import softmax_sgd_step, xor_sgd_step
+
+    gen = torch.Generator().manual_seed(0)
+    means = axis_means(3, 9)
+    Y, a = sample_gmm(means, 25, snr=2.0, gen=gen)
+    W0 = torch.randn(3, 9, generator=gen, dtype=torch.float64)
+    W = W0
+    for i in range(25):
+        W = softmax_sgd_step(W, Y[i:i + 1], a[i:i + 1], 0.3, 0.05)
+    np.testing.assert_allclose(ch.gmm_sgd_segment(W0.numpy(), Y.numpy(), a.numpy(), 0.3, 0.05),
+                               W.numpy(), rtol=1e-12, atol=1e-12)
+    Y, y, _ = sample_xor(xor_means(9), 25, snr=2.0, gen=gen)
+    W0 = torch.randn(5, 9, generator=gen, dtype=torch.float64)
+    v0 = torch.randn(5, generator=gen, dtype=torch.float64)
+    W, v = W0, v0
+    for i in range(25):
+        W, v = xor_sgd_step(W, v, Y[i:i + 1], y[i:i + 1], 0.3, 0.05)
+    Wn, vn = ch.xor_sgd_segment(W0.numpy(), v0.numpy(), Y.numpy(), y.numpy(), 0.3, 0.05)
+    np.testing.assert_allclose(Wn, W.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(vn, v.numpy(), rtol=1e-12, atol=1e-12)

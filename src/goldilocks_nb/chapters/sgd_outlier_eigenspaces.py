@@ -51,17 +51,18 @@ from ..softmax_regression import (
     softmax_g_block,
     softmax_hessian_block,
     softmax_population_blocks,
-    softmax_sgd_step,
     top_eigenspace,
     xor_blocks,
-    xor_sgd_step,
 )
 from ..spectrum import count_outliers
 
-__all__ = ["Params", "c26_seed_summary", "c27_seed_summary", "first_time_above",
+__all__ = ["Params", "c26_lines", "c26_seed_summary", "c27_lines", "c27_seed_summary",
+           "first_time_above",
            "gmm_run", "memory_estimate_gb", "resolved_alignment", "run_seeds",
            "verdict_c26", "verdict_c27", "xor_run"]
 
+#: Bumped whenever gmm_run / xor_run change what they compute (their cache entries).
+CACHE_VERSION = "2"
 #: Assumed sustained float64 rates for the cost estimates of "inconclusive" verdicts.
 CPU_GFLOPS = 5.0
 GPU_GFLOPS = 5000.0
@@ -165,6 +166,37 @@ def _schedule(d: int, train_time: float, checkpoints: int) -> tuple[int, list[in
     return steps, sorted({int(round(s)) for s in np.linspace(0, steps, checkpoints)})
 
 
+def gmm_sgd_segment(W: np.ndarray, Y: np.ndarray, labels: np.ndarray, lr: float, beta: float
+                    ) -> np.ndarray:
+    """Online SGD of softmax regression over the samples ``Y`` (one per step, in order):
+    :func:`goldilocks_nb.softmax_regression.softmax_sgd_step` with a batch of one, in NumPy
+    (the per-step cost of small torch ops dominates otherwise; a test checks equality)."""
+    W = W.copy()
+    for y, a in zip(Y, labels):
+        z = W @ y
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        p[a] -= 1.0
+        W -= lr * (np.outer(p, y) + beta * W)
+    return W
+
+
+def xor_sgd_segment(W: np.ndarray, v: np.ndarray, Y: np.ndarray, labels: np.ndarray,
+                    lr: float, beta: float) -> tuple[np.ndarray, np.ndarray]:
+    """Online SGD of the XOR net over the samples ``Y`` (one per step):
+    :func:`goldilocks_nb.softmax_regression.xor_sgd_step` with a batch of one, in NumPy."""
+    W, v = W.copy(), v.copy()
+    for y, label in zip(Y, labels):
+        pre = W @ y
+        g = np.maximum(pre, 0.0)
+        res = 1.0 / (1.0 + np.exp(-(g @ v))) - label
+        grad_v = res * g + beta * v
+        grad_W = np.outer(res * (pre > 0) * v, y) + beta * W
+        W -= lr * grad_W
+        v -= lr * grad_v
+    return W, v
+
+
 def resolved_alignment(x: torch.Tensor, vals: torch.Tensor, U: torch.Tensor, k: int,
                        resolve_gap: float) -> dict[str, float]:
     """Alignment of ``x`` with the top-``k`` eigenspace and with its resolved part.
@@ -215,29 +247,29 @@ def gmm_run(params: Params, seed: int) -> dict:
     out: dict[str, list] = {f"pop_{m}_{f}": [] for m in "HG" for f in fields}
     out.update(times=[], align_mu=[], top_H11_pop=[], eig_H11=[], overlap=[])
     pop_seconds = 0.0
-    for step in range(steps + 1):
-        if step in marks:
-            t0 = time.perf_counter()
-            pop = softmax_population_blocks(W, means, params.snr, beta,
-                                            params.population_samples, mc_gen)
-            pop_seconds = time.perf_counter() - t0
-            rows: dict[str, list] = {f"pop_{m}_{f}": [] for m in "HG" for f in fields}
-            for c in range(k):
-                for mat in "HG":
-                    res = resolved_alignment(W[c], *pop[c][mat], k, params.resolve_gap)
-                    for f in fields:
-                        rows[f"pop_{mat}_{f}"].append(res[f])
-            for key, val in rows.items():
-                out[key].append(val)
-            out["top_H11_pop"].append(float(pop[0]["H"][0][0] / pop[0]["H"][0][1]))
-            out["eig_H11"].append(torch.linalg.eigvalsh(
-                softmax_hessian_block(W, Yh, 0, beta)).flip(0)[: 3 * k].numpy())
-            out["times"].append(step / d)
-            out["align_mu"].append([alignment(W[c], means.T) for c in range(k)])
-            out["overlap"].append((means @ W[0]).numpy())
+    for step in marks:
+        t0 = time.perf_counter()
+        pop = softmax_population_blocks(W, means, params.snr, beta,
+                                        params.population_samples, mc_gen)
+        pop_seconds = time.perf_counter() - t0
+        rows: dict[str, list] = {f"pop_{m}_{f}": [] for m in "HG" for f in fields}
+        for c in range(k):
+            for mat in "HG":
+                res = resolved_alignment(W[c], *pop[c][mat], k, params.resolve_gap)
+                for f in fields:
+                    rows[f"pop_{mat}_{f}"].append(res[f])
+        for key, val in rows.items():
+            out[key].append(val)
+        out["top_H11_pop"].append(float(pop[0]["H"][0][0] / pop[0]["H"][0][1]))
+        out["eig_H11"].append(torch.linalg.eigvalsh(
+            softmax_hessian_block(W, Yh, 0, beta)).flip(0)[: 3 * k].numpy())
+        out["times"].append(step / d)
+        out["align_mu"].append([alignment(W[c], means.T) for c in range(k)])
+        out["overlap"].append((means @ W[0]).numpy())
         if step < steps:
-            Y, a = sample_gmm(means, 1, snr=params.snr, gen=gen)
-            W = softmax_sgd_step(W, Y, a, lr, beta)
+            n = min(m for m in marks if m > step) - step
+            Y, a = sample_gmm(means, n, snr=params.snr, gen=gen)
+            W = torch.from_numpy(gmm_sgd_segment(W.numpy(), Y.numpy(), a.numpy(), lr, beta))
     # the empirical blocks on the M held-out points, every class, at the end of training
     emp: dict[str, list] = {f"emp_{m}_{f}": [] for m in "HG" for f in fields}
     for c in range(k):
@@ -280,30 +312,31 @@ def xor_run(params: Params, seed: int) -> dict:
     keys = ("times", "align_W_H", "align_W_G", "gap_W_H", "gap_W_G", "v2", "align_v_H", "align_v_G",
             "eig_vv_H", "eig_vv_G", "outliers_vv", "accuracy")
     out: dict = {key: [] for key in keys}
-    for step in range(steps + 1):
-        if step in marks:
-            b = xor_blocks(W, v, Yh, yh, beta)
-            eH = [top_eigenspace(b["H_W"][i], 2) for i in range(K)]
-            out["align_W_H"].append([alignment(W[i], eH[i][1]) for i in range(K)])
-            out["gap_W_H"].append([float(e[0][1] / e[0][2]) for e in eH])
-            eG = [top_eigenspace(b["G_W"][i], 2) for i in range(K)]
-            out["align_W_G"].append([alignment(W[i], eG[i][1]) for i in range(K)])
-            out["gap_W_G"].append([float(e[0][1] / e[0][2]) for e in eG])
-            out["v2"].append((v**2).numpy())
-            valsH, UH = top_eigenspace(b["H_vv"], 4)
-            valsG, UG = top_eigenspace(b["G_vv"], 4)
-            out["align_v_H"].append(alignment(v, UH))
-            out["align_v_G"].append(alignment(v, UG))
-            out["eig_vv_H"].append(valsH.numpy())
-            out["eig_vv_G"].append(valsG.numpy())
-            out["outliers_vv"].append(count_outliers(valsH.numpy(), max_outliers=K // 2,
-                                                     min_gap=params.min_gap).count)
-            pred = (torch.relu(Yh @ W.T) @ v > 0).long()
-            out["accuracy"].append(float((pred == yh).double().mean()))
-            out["times"].append(step / d)
+    for step in marks:
+        b = xor_blocks(W, v, Yh, yh, beta)
+        eH = [top_eigenspace(b["H_W"][i], 2) for i in range(K)]
+        out["align_W_H"].append([alignment(W[i], eH[i][1]) for i in range(K)])
+        out["gap_W_H"].append([float(e[0][1] / e[0][2]) for e in eH])
+        eG = [top_eigenspace(b["G_W"][i], 2) for i in range(K)]
+        out["align_W_G"].append([alignment(W[i], eG[i][1]) for i in range(K)])
+        out["gap_W_G"].append([float(e[0][1] / e[0][2]) for e in eG])
+        out["v2"].append((v**2).numpy())
+        valsH, UH = top_eigenspace(b["H_vv"], 4)
+        valsG, UG = top_eigenspace(b["G_vv"], 4)
+        out["align_v_H"].append(alignment(v, UH))
+        out["align_v_G"].append(alignment(v, UG))
+        out["eig_vv_H"].append(valsH.numpy())
+        out["eig_vv_G"].append(valsG.numpy())
+        out["outliers_vv"].append(count_outliers(valsH.numpy(), max_outliers=K // 2,
+                                                 min_gap=params.min_gap).count)
+        pred = (torch.relu(Yh @ W.T) @ v > 0).long()
+        out["accuracy"].append(float((pred == yh).double().mean()))
+        out["times"].append(step / d)
         if step < steps:
-            Y, y, _ = sample_xor(means, 1, snr=params.snr, gen=gen)
-            W, v = xor_sgd_step(W, v, Y, y, lr, beta)
+            n = min(m for m in marks if m > step) - step
+            Y, y, _ = sample_xor(means, n, snr=params.snr, gen=gen)
+            Wn, vn = xor_sgd_segment(W.numpy(), v.numpy(), Y.numpy(), y.numpy(), lr, beta)
+            W, v = torch.from_numpy(Wn), torch.from_numpy(vn)
     return {**{key: np.array(val) for key, val in out.items()},
             "seconds": time.perf_counter() - start}
 
@@ -324,7 +357,7 @@ def run_seeds(params: Params, cache_dir: str | Path, *,
             t0 = time.perf_counter()
             out[name][seed] = cached(f"06_{name}", {**base, "seed": seed},
                                      lambda fn=fn, seed=seed: fn(params, seed),
-                                     cache_dir=cache_dir)
+                                     cache_dir=cache_dir, version=CACHE_VERSION)
             if report is not None:
                 report(f"{name} seed {seed} ({i + 1}/{len(params.seeds)}) done in "
                        f"{time.perf_counter() - t0:.0f} s")
@@ -687,3 +720,30 @@ def verdict_c27(per_seed: Mapping[int, Mapping[str, Any]], *, snr: float, train_
                             values=values, key=key, quote=quote, definition=definition)
     verdict = "not reproduced" if core_failed else "partly"
     return Verdict("C27", verdict, measured, why, values, key, quote, definition)
+
+
+def c26_lines(per_seed: Mapping[int, Mapping[str, Any]], heldout_per_dim: int) -> list[str]:
+    """One printed line per seed and block: the alignment beside its resolution (2 digits)."""
+    lines = []
+    for seed, s in per_seed.items():
+        for mat, name in (("H", "Hessian"), ("G", "G      ")):
+            lines.append(
+                f"seed {seed} {name}: population |P_E_r x| {s[f'pop_{mat}_align_r']:.2f} "
+                f"(r = {s[f'pop_{mat}_r']}, lambda_k/lambda_k+1 {s[f'pop_{mat}_gap_k']:.2f}) -> "
+                f"{s[f'pop_{mat}_status']}; empirical M = {heldout_per_dim} d: |P_E_k x| "
+                f"{s[f'emp_{mat}_align_k']:.2f} (r = {s[f'emp_{mat}_r']}, gap "
+                f"{s[f'emp_{mat}_gap_k']:.2f})")
+        lines.append(f"seed {seed}: span(mu) {s['align_mu']:.2f}, random sqrt(k/d) "
+                     f"{s['baseline']:.2f}, accuracy {s['accuracy']:.2f}")
+    return lines
+
+
+def c27_lines(per_seed: Mapping[int, Mapping[str, Any]]) -> list[str]:
+    """One printed line per seed: first-layer alignment (signal rows and all rows), ``v``,
+    outliers (2 digits)."""
+    return [f"seed {seed}: W_i v_i^2-weighted {s['align_W_H']:.2f} (H, gap {s['gap_W_H']:.2f}) "
+            f"{s['align_W_G']:.2f} (G, gap {s['gap_W_G']:.2f}); all rows {s['align_W_H_all']:.2f}"
+            f" (H) {s['align_W_G_all']:.2f} (G); {s['signal_rows']} rows with v_i^2 >= 0.1 max; "
+            f"v {s['align_v_H']:.2f} (H) {s['align_v_G']:.2f} (G); vv outliers "
+            f"{s['outliers_init']} -> {s['outliers_end']}; accuracy {s['accuracy']:.2f}"
+            for seed, s in per_seed.items()]
