@@ -161,7 +161,10 @@ def test_c26_inconclusive_unresolved_gap_names_size():
     assert "G block is not resolved" in v.why and "Hessian part is aligned" in v.why
     # gap 1.01 -> delta 0.01: M / d >= 1 / delta^2 = 10000, n_mc = (30 / 0.01)^2 = 9e6
     assert "M / d >= 10000" in v.needed and "n ~ 9e+06" in v.needed
-    assert "s GPU" in v.needed
+    assert "s GPU" in v.needed and "gap 1.0100" in v.needed
+    assert "also failed" not in v.why
+    v = _c26([_s26(G="unresolved", gap_G=1.01, time_H=40.0)] * 3)
+    assert v.verdict == INCONCLUSIVE and "also failed: aligned by t = 25 (0 of 3 seeds)" in v.why
 
 
 def test_c26_inconclusive_short_training():

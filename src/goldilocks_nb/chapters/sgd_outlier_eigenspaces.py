@@ -456,8 +456,8 @@ def _needed_c26(per_seed: Mapping[int, Mapping[str, Any]], mats: list[str], *, d
         flops = k * m_per_d * d**3
         parts.append(
             f"{'Hessian' if mat == 'H' else 'G'} block: population top-k gap "
-            f"{gap:.3g} (< {resolve_gap:g}); resolving it needs a gap threshold below "
-            f"{gap:.3g} with Monte Carlo n ~ {n_mc:.2g} per checkpoint (about "
+            f"{gap:.4f} (< {resolve_gap:g}); resolving it needs a gap threshold below "
+            f"{gap:.4f} with Monte Carlo n ~ {n_mc:.2g} per checkpoint (about "
             f"{secs:.2g} s CPU per checkpoint and seed, {secs / 100:.2g} s GPU), or an "
             f"empirical block with M / d >= {m_per_d} (now {heldout_per_dim}; about "
             f"{flops / CPU_GFLOPS / 1e9:.2g} s CPU, {flops / GPU_GFLOPS / 1e9:.2g} s GPU per "
@@ -575,6 +575,8 @@ def verdict_c26(per_seed: Mapping[int, Mapping[str, Any]], *, k: int, d: int, sn
     done = [name[m] for m in "HG" if core[m] == "yes"]
     why = "; ".join(reasons) + (f"; the {' and '.join(done)} part is aligned on every seed"
                                 if done else "")
+    if failed_other:
+        why += "; also failed: " + "; ".join(failed_other)
     needed = "; ".join(needs)
     return inconclusive("C26", measured, why, needed, values=values, key=key, quote=quote,
                          definition=definition)
