@@ -141,7 +141,7 @@ def _c26(seeds):
 def test_c26_branches():
     v = _c26([_s26()] * 3)
     assert v.verdict == "reproduced" and v.values["core"] == {"H": "yes", "G": "yes"}
-    assert set(v.values["per_seed"]) == {"0", "1", "2"} and "Fig. 2.1" in v.quote
+    assert set(v.values["per_seed"]) == {"0", "1", "2"} and "Fig. 2.3 caption" in v.quote
     assert "1 - 1/lambda" in v.definition and "1.05" in v.definition
     v = _c26([_s26(), _s26(time_G=40.0), _s26()])
     assert v.verdict == "partly" and "aligned by t = 25 (2 of 3 seeds)" in v.why
@@ -211,7 +211,7 @@ def test_c27_branches():
     v = _c27([_s27()] * 3)
     assert v.verdict == "reproduced" and v.values["checks"][
         "4 vv outliers after training"] == "3 of 3 seeds"
-    assert "Fig. 2.4" in v.quote and "v_i^2" in v.definition
+    assert "Fig. 2.5 caption" in v.quote and "v_i^2" in v.definition
     v = _c27([_s27(), _s27(align_W_G=0.5), _s27()])
     assert v.verdict == "partly" and "(G, v_i^2-weighted) >= 0.90 (2 of 3 seeds)" in v.why
     v = _c27([_s27(outliers_init=2)] * 3)

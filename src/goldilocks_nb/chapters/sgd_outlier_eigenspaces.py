@@ -473,11 +473,11 @@ def verdict_c26(per_seed: Mapping[int, Mapping[str, Any]], *, k: int, d: int, sn
     soon after the start; the leading ``k`` eigenvalues are separated from the bulk, the
     top one separates from the rest.
 
-    Paper (Ben Arous et al., Fig. 2.1 and 2.3 captions; summary): "shortly after training
-    begins, SGD trajectories and the outlier eigenspaces of the Hessian and G-matrix
-    matrices align with a common, low-dimensional subspace determined by the data means
-    ... The leading k eigenvalues are separated from the bulk at all times, and the top
-    eigenvalue, corresponding to mu_1 separates from the remaining eigenvalues soon after
+    Paper (Ben Arous et al., summary; Fig. 2.3 caption): "shortly after training begins,
+    SGD trajectories and the outlier eigenspaces of the Hessian and G-matrices align with a
+    common, low-dimensional subspace determined by the data means. ... The leading $k$
+    eigenvalues are separated from the bulk at all times, and the top eigenvalue,
+    corresponding to $\\mu_1$ separates from the remaining eigenvalues soon after
     initialization."
 
     Args:
@@ -617,10 +617,10 @@ def verdict_c27(per_seed: Mapping[int, Mapping[str, Any]], *, snr: float, train_
     top-4 eigenspace of the vv block, which has 1 outlier at initialisation and 4 after
     training.
 
-    Paper (Ben Arous et al., Fig. 2.4 and 2.5 captions): "Initially, there is one outlier
-    eigenvalue due to the positivity of the ReLU activation. Along training, four outlier
-    eigenvalues separate from the bulk, corresponding to the four "hidden" classes in the
-    XOR problem."
+    Paper (Ben Arous et al., abstract; Fig. 2.5 caption): "in multi-layer settings this
+    alignment occurs per layer ... Initially, there is one outlier eigenvalue due to the
+    positivity of the ReLU activation. Along training, four outlier eigenvalues separate
+    from the bulk"
 
     Args:
         per_seed: seed -> :func:`c27_seed_summary`.
