@@ -13,6 +13,7 @@ from goldilocks_nb.softmax_regression import (
     alignment,
     softmax_g_block,
     softmax_hessian_block,
+    softmax_population_blocks,
     softmax_sgd_step,
     top_eigenspace,
     xor_blocks,
@@ -123,3 +124,39 @@ def test_mixtures_shapes_and_errors():
         axis_means(10, 10)
     with pytest.raises(ValueError, match="snr"):
         sample_gmm(M, 3, snr=-1.0, gen=torch.Generator())
+
+
+@pytest.mark.parametrize("mat", ["H", "G"])
+def test_population_blocks_match_large_sample_empirical_blocks(mat):
+    """The reduced population blocks (M -> infinity) against the plain empirical block on
+    a large sample in a small dimension (independent code path: no reduction)."""
+    gen = torch.Generator().manual_seed(3)
+    k, d, snr = 2, 7, 4.0
+    means = axis_means(k, d)
+    W = torch.randn(k, d, generator=gen, dtype=torch.float64)
+    Y, a = sample_gmm(means, 250_000, snr=snr, gen=gen)
+    pop = softmax_population_blocks(W, means, snr, BETA, 250_000,
+                                    torch.Generator().manual_seed(4))
+    for c in range(k):
+        emp = (softmax_hessian_block(W, Y, c, BETA) if mat == "H"
+               else softmax_g_block(W, Y, a, c, BETA))
+        ev = torch.linalg.eigvalsh(emp).flip(0)
+        vals, U = pop[c][mat]
+        assert vals.shape == (2 * k + 1,)          # s = 2k eigenvalues in S, the bulk once
+        np.testing.assert_allclose(vals[:3].numpy(), ev[:3].numpy(), rtol=0.03)
+        # the bulk eigenvalue (multiplicity d - s = 3) equals the empirical bottom ones
+        assert min(abs(float(ev[-1]) - float(b)) for b in vals) < 0.03 * float(ev[-1])
+        m = U.shape[1]
+        assert m >= 1
+        _, Ue = top_eigenspace(emp, m)
+        P, Pe = U @ U.T, Ue @ Ue.T
+        assert float(torch.linalg.matrix_norm(P - Pe, 2)) < 0.1
+
+
+def test_population_blocks_full_span_has_no_bulk():
+    gen = torch.Generator().manual_seed(5)
+    means = axis_means(2, 3)
+    W = torch.randn(2, 3, generator=gen, dtype=torch.float64)
+    pop = softmax_population_blocks(W, means, 4.0, BETA, 2000, gen)
+    vals, U = pop[0]["H"]
+    assert vals.shape == (3,) and U.shape == (3, 3)

@@ -24,6 +24,15 @@ With ``s = sigmoid(yhat)`` and ``g = relu(W Y)``, almost everywhere
 and the G-blocks are outer products of ``nabla_{W_i} L = (s - y) v_i 1_{W_i Y>0} Y + beta W_i``
 and ``nabla_v L = (s - y) g + beta v``. The tests compare every block with the curvature
 engine's autodiff Hessian (:func:`goldilocks_nb.curvature.reference.dense_hessian`).
+
+**Population blocks** (:func:`softmax_population_blocks`, the ``M -> infinity`` limit of the
+empirical ``\\hat R``, ``\\hat G`` blocks): the loss depends on ``Y`` only through
+``x^c . Y``, so with ``S = span(mu_1..mu_k, x^1..x^k)`` (dimension ``s <= 2k``) and
+``Y = mu_a + Z/sqrt(lambda)`` the ``S^perp`` part of ``Z`` is independent of everything
+else. Hence ``E[w Y Y^T] = Q A Q^T + E[w]/lambda (I - Q Q^T)`` with ``A = E[w Y_S Y_S^T]``
+(``Y_S = Q^T Y``, an ``s``-dimensional expectation, estimated by Monte Carlo) and the
+same for ``G`` with ``w -> r^2``: the spectrum is ``s`` eigenvalues of ``A`` plus a bulk
+eigenvalue of multiplicity ``d - s``, with no sampling bulk of Marchenko-Pastur width.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ __all__ = [
     "alignment",
     "softmax_g_block",
     "softmax_hessian_block",
+    "softmax_population_blocks",
     "softmax_sgd_step",
     "top_eigenspace",
     "xor_blocks",
@@ -67,6 +77,46 @@ def softmax_g_block(W: torch.Tensor, Y: torch.Tensor, labels: torch.Tensor, c: i
     r = p - (labels == c).to(W.dtype)
     g = r[:, None] * Y + beta * W[c][None, :]
     return g.T @ g / Y.shape[0]
+
+
+def softmax_population_blocks(W: torch.Tensor, means: torch.Tensor, snr: float, beta: float,
+                              n_mc: int, gen: torch.Generator) -> list[dict]:
+    """Population Hessian and G blocks ``nabla^2_{cc} R``, ``G_{cc}`` of every class ``c``.
+
+    Reduced to ``S = span(means, rows of W)`` (module docstring); the ``s``-dimensional
+    expectations are Monte Carlo averages over ``n_mc`` samples drawn from ``gen``.
+
+    Returns, per class ``c``, ``{"H": (vals, U), "G": (vals, U)}`` with ``vals`` the top
+    ``s + 1`` eigenvalues in descending order (the bulk eigenvalue, multiplicity ``d - s``,
+    appears once, at its place) and ``U`` ``(d, m)``: the eigenvectors inside ``S`` whose
+    eigenvalue lies strictly above the bulk, in descending order (the top-``k`` eigenspace is
+    ``U[:, :k]`` when ``m >= k``; when ``m < k`` it contains bulk directions and
+    ``vals[k-1] / vals[k] == 1``: not resolved).
+    """
+    k, d = means.shape
+    Q, R = torch.linalg.qr(torch.cat([means, W]).T)
+    Q = Q[:, R.diagonal().abs() > 1e-10 * R.diagonal().abs().max()]
+    s = Q.shape[1]
+    a = torch.randint(0, k, (n_mc,), generator=gen)
+    Ys = (means @ Q)[a] + torch.randn(n_mc, s, generator=gen, dtype=W.dtype) / snr**0.5
+    p = torch.softmax(Ys @ (W @ Q).T, dim=1)
+    out = []
+    for c in range(k):
+        w = p[:, c] * (1 - p[:, c])
+        r = p[:, c] - (a == c).to(W.dtype)
+        gs = r[:, None] * Ys + beta * (Q.T @ W[c])[None, :]
+        blocks = {}
+        for name, A, bulk in (("H", (Ys.T * w) @ Ys / n_mc + beta * torch.eye(s, dtype=W.dtype),
+                               float(w.mean()) / snr + beta),
+                              ("G", gs.T @ gs / n_mc, float((r**2).mean()) / snr)):
+            ev, V = torch.linalg.eigh(0.5 * (A + A.T))
+            ev, V = ev.flip(0), V.flip(1)
+            above = ev > bulk if s < d else torch.ones_like(ev, dtype=torch.bool)
+            mid = torch.tensor([bulk] if s < d else [], dtype=W.dtype)
+            vals = torch.cat([ev[above], mid, ev[~above]])
+            blocks[name] = (vals, Q @ V[:, above])
+        out.append(blocks)
+    return out
 
 
 def softmax_sgd_step(W: torch.Tensor, Y: torch.Tensor, labels: torch.Tensor, lr: float,
