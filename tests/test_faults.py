@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import pickle
 import shutil
 import stat
 import tarfile
@@ -313,6 +314,73 @@ def test_damaged_cifar_batch_in_a_folder(tmp_path):
     write_cifar_pickles(folder)
     (folder / "data_batch_3").write_bytes(b"\x80\x04garbage")
     _expect_damaged(tmp_path, "cifar10", folder, r"\(batch data_batch_3\) is not a readable")
+
+
+class _MarkerOnLoad:
+    """Unpickling this calls ``open(marker, "w")``: a stand-in for any code a pickle runs."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("where", ["folder", "archive"])
+def test_cifar_batch_that_would_run_code_is_refused_before_it_runs(tmp_path, where):
+    """Issue 20 item 4: ``pickle.loads`` ran a crafted batch's ``__reduce__``."""
+    batches = tmp_path / "batches"
+    write_cifar_pickles(batches)
+    marker = tmp_path / "marker"
+    evil = {b"data": _MarkerOnLoad(marker), b"labels": [0]}
+    (batches / "data_batch_2").write_bytes(pickle.dumps(evil))
+    (tmp_path / "root").mkdir()
+    if where == "folder":
+        path = tmp_path / "root" / "cifar-10-batches-py"
+        shutil.copytree(batches, path)
+    else:
+        path = tmp_path / "root" / "cifar-10-python.tar.gz"
+        with tarfile.open(path, "w:gz") as tar:
+            tar.add(batches, arcname="cifar-10-batches-py")
+    msg = _expect_damaged(tmp_path, "cifar10", path,
+                          r"\(batch data_batch_2\) is refused: it references (builtins|io)\.open")
+    assert "nothing in it was run" in msg
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("protocol, numpy_module", [
+    (2, "numpy.core"), (2, "numpy._core"), (4, "numpy._core"), (5, "numpy._core")])
+def test_cifar_batches_of_every_pickle_protocol_still_load(tmp_path, protocol, numpy_module):
+    """The canonical files are Python 2 protocol-2 pickles naming ``numpy.core``; a
+    re-pickled copy may use NumPy 2's ``numpy._core`` or protocol 4/5: all still load."""
+    folder = tmp_path / "root" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        d = {b"batch_label": b"training batch", b"labels": [int(v) for v in rng.integers(0, 10, 4)],
+             b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8),
+             b"filenames": [b"a.png", b"b.png", b"c.png", b"d.png"], b"n": np.int64(4)}
+        blob = pickle.dumps(d, protocol=protocol)
+        if numpy_module == "numpy.core":  # protocol 2 names globals as text lines
+            blob = blob.replace(b"numpy._core", b"numpy.core")
+            assert b"cnumpy.core.multiarray\n_reconstruct" in blob
+        (folder / name).write_bytes(blob)
+    ds = load_dataset("cifar10", "test", root=tmp_path / "root")
+    assert ds.X.shape == (4, 3, 32, 32) and "canonical python batches" in ds.source
+
+
+def test_cifar_batches_win_over_the_jpeg_copy_in_one_folder(tmp_path):
+    """Order in one root (documented in goldilocks_nb.data): the python batches, which
+    are the exact pixels, before the lossy JPEG copy; the source says which was read."""
+    root = tmp_path / "root"
+    root.mkdir()
+    write_cifar_jpeg_tar(root / "cifar10-jpeg.tar.gz", per_class=1)
+    write_cifar_pickles(root / "cifar-10-batches-py")
+    ds = load_dataset("cifar10", "test", root=root)
+    assert "canonical python batches" in ds.source and len(ds) == 10
+    shutil.rmtree(root / "cifar-10-batches-py")
+    ds = load_dataset("cifar10", "test", root=root)
+    assert "JPEG" in ds.source and len(ds) == 10
 
 
 # --------------------------------------------------------------------------- modes, layout
