@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import http.server
 import io
 import json
 import math
 import os
 import pickle
 import shutil
+import socket
 import stat
 import tarfile
+import threading
+import time
 import warnings
 
 import matplotlib
@@ -440,3 +444,111 @@ def test_seeds_and_counts_are_integers(dataset, kwargs, name):
 def test_seed_given_as_numpy_integer_is_fine():
     a = load_dataset("gaussian", n=10, seed=np.int64(3), shape=(4,))
     assert torch.equal(a.X, load_dataset("gaussian", n=10, seed=3, shape=(4,)).X)
+
+
+# --------------------------------------------------------------------------- Dask address
+
+
+class _LoopbackServer:
+    """A server on 127.0.0.1 (free port) in a daemon thread, for at most ``lifetime`` s:
+    ``"http"`` (Python's HTTP server), ``"silent"`` (accepts, never replies) or
+    ``"banner"`` (speaks first, like an SSH port)."""
+
+    def __init__(self, kind: str, lifetime: float = 60.0):
+        self.kind, self.conns, self.stop = kind, [], threading.Event()
+        if kind == "http":
+            class Quiet(http.server.BaseHTTPRequestHandler):
+                def log_message(self, *args):
+                    pass
+
+            self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+            self.port = self.http.server_address[1]
+            target = self.http.serve_forever
+        else:
+            self.sock = socket.create_server(("127.0.0.1", 0))
+            self.sock.settimeout(0.2)
+            self.port = self.sock.getsockname()[1]
+            target = self._accept
+        threading.Thread(target=target, daemon=True).start()
+        self.timer = threading.Timer(lifetime, self.close)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.conns.append(conn)
+            if self.kind == "banner":
+                conn.sendall(b"SSH-2.0-OpenSSH_8.9\r\n")
+
+    def close(self):
+        self.stop.set()
+        self.timer.cancel()
+        if self.kind == "http":
+            self.http.shutdown()
+            self.http.server_close()
+        else:
+            self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+@pytest.mark.parametrize("kind", ["http", "silent", "banner"])
+def test_dask_address_that_answers_but_is_not_a_scheduler(tmp_path, kind):
+    """Issue 20 item 3: these hung past dask_timeout (http, silent) or failed with
+    ``MemoryError: Unable to allocate ... EiB`` (banner). Now: a ConnectionError saying
+    the address answered but is not a Dask scheduler, within the timeout."""
+    pytest.importorskip("distributed")
+    from goldilocks_nb.training import train_grid
+    from training_cases import DTYPE, splits, tiny_model
+
+    server = _LoopbackServer(kind)
+    address = f"tcp://127.0.0.1:{server.port}"
+    train, test = splits()
+    outcome = {}
+
+    def call():
+        try:
+            train_grid(tiny_model(), train, test, alphas=[1.0], eta0s=[0.1], steps=2,
+                       sharpness_steps=(), dtype=DTYPE, device="cpu", progress=False,
+                       executor="dask", dask_address=address, dask_timeout=1.5,
+                       cache_dir=tmp_path / "cache")
+        except BaseException as exc:  # noqa: BLE001 - inspected below
+            outcome["error"] = exc
+
+    start = time.monotonic()
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(30)  # today's code hangs here: the test then fails instead of hanging
+    elapsed = time.monotonic() - start
+    server.close()
+    assert not worker.is_alive(), f"train_grid still waiting on {kind} after {elapsed:.0f} s"
+    err = outcome.get("error")
+    assert isinstance(err, ConnectionError), repr(err)
+    assert f"{address!r} answered" in str(err) and "is not a Dask scheduler" in str(err)
+    assert elapsed < 1.5 + 8  # the timeout, plus building the grid on a busy machine
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+def test_dask_address_with_nothing_listening_is_still_no_scheduler(tmp_path):
+    pytest.importorskip("distributed")
+    from goldilocks_nb.training.grid_run import _probe_scheduler
+
+    with socket.create_server(("127.0.0.1", 0)) as s:
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    with pytest.raises(ConnectionError, match=r"no Dask scheduler answers at 'tcp://127\.0\.0\.1"):
+        _probe_scheduler(f"tcp://127.0.0.1:{port}", 1.0)
+    assert time.monotonic() - start < 5
+
+
+def test_dask_probe_accepts_a_real_scheduler():
+    distributed = pytest.importorskip("distributed")
+    from goldilocks_nb.training.grid_run import _probe_scheduler
+
+    with distributed.LocalCluster(n_workers=0, processes=False, protocol="tcp",
+                                  dashboard_address=None) as cluster:
+        _probe_scheduler(cluster.scheduler_address, 5.0)  # no error
