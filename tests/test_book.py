@@ -17,6 +17,7 @@ from goldilocks_nb.book import (
     notebook_names,
 )
 from goldilocks_nb.chapters.setting import Params as SettingParams
+from goldilocks_nb.contract import ParameterError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,3 +153,98 @@ def test_scorecard_for_results_outside_the_repository(tmp_path):
             (root_copy / "book" / "scorecard.md").unlink(missing_ok=True)
         else:
             (root_copy / "book" / "scorecard.md").write_text(before)
+
+
+# ------------------------------------------------ undeclared names in direct papermill use
+
+
+def _setting_notebook(path):
+    """A small notebook shaped like a chapter: the parameters cell of 00_setting, then its
+    imports and ``Params.from_namespace(globals())``."""
+    from notebook_cases import parameters_source
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    cell = nbformat.v4.new_code_cell(parameters_source(ROOT / "notebooks" / "00_setting.ipynb"))
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell(
+        "import numpy as np\nfrom goldilocks_nb.chapters.setting import Params\n"
+        "params = Params.from_namespace(globals())\nprint('n_samples', params.n_samples)")]
+    nbformat.write(nb, path)
+
+
+def test_papermill_with_an_undeclared_parameter_stops_in_the_first_cell(tmp_path):
+    """Issue 20 item 6: ``-p dd 100`` ran silently with the defaults (exit 0)."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "chapter.ipynb"
+    _setting_notebook(src)
+    papermill = Path(sys.executable).with_name("papermill")
+    done = subprocess.run([str(papermill), "-k", "python3", str(src), str(tmp_path / "out.ipynb"),
+                           "-p", "dd", "100", "-p", "n_samples", "32"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode != 0
+    out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    failed = [c for c in out.cells if c.cell_type == "code" and any(
+        o.get("output_type") == "error" for o in c.get("outputs", []))]
+    assert len(failed) == 1 and "from_namespace" in failed[0].source
+    (error,) = [o for o in failed[0].outputs if o["output_type"] == "error"]
+    assert error["ename"] == "ParameterError"
+    assert "'dd'" in error["evalue"] and "declared:" in error["evalue"]
+    assert "n_samples" in error["evalue"].split("declared:")[1]
+    # the same notebook with declared names only runs
+    done = subprocess.run([str(papermill), "-k", "python3", str(src), str(tmp_path / "ok.ipynb"),
+                           "-p", "n_samples", "32"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "n_samples 32" in (tmp_path / "ok.ipynb").read_text()
+
+
+def test_from_namespace_ignores_what_is_not_a_parameter():
+    import math
+
+    ns = {"n_samples": 32, "In": [""], "Out": {}, "_": 3, "_i1": "x", "exit": object(),
+          "get_ipython": print, "np": math, "SettingParams": SettingParams, "f": len,
+          "tolerance": 1e-12}
+    p = SettingParams.from_namespace(ns)
+    assert p.n_samples == 32 and p.tolerance == 1e-12
+    for bad in ({"n_sampels": 32}, {"extra": None}, {"grid": [1, 2]}, {"flag": True},
+                {"opts": {"a": 1}}, {"label": "x"}, {"x": 0.5}):
+        with pytest.raises(ParameterError, match=repr(next(iter(bad)))):
+            SettingParams.from_namespace({**ns, **bad})
+
+
+def test_results_dir_from_the_environment_replaces_the_notebook_value(monkeypatch, tmp_path):
+    monkeypatch.setenv(SettingParams.RESULTS_DIR_ENV, str(tmp_path / "r"))
+    assert SettingParams.from_namespace({"results_dir": "../results/smoke"}).results_dir == str(
+        tmp_path / "r")
+    assert SettingParams.from_mapping({"results_dir": "x"}).results_dir == "x"  # profiles: no
+
+
+@pytest.mark.parametrize("name", notebook_names(ROOT))
+def test_every_stored_notebook_passes_from_namespace_with_its_own_globals(name):
+    """The globals a stored notebook holds when it calls ``from_namespace`` (its code cells
+    up to that statement, with IPython's own names) hold no undeclared parameter."""
+    import ast
+
+    from goldilocks_nb.chapters import params_class
+
+    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    ns = {"In": [""], "Out": {}, "_ih": [""], "_oh": {}, "_dh": [], "_": "", "__": "",
+          "exit": object(), "quit": object(), "get_ipython": lambda: None,
+          "__name__": "__main__", "__builtins__": __builtins__}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        body = ast.parse(cell.source).body
+        stop = next((i for i, node in enumerate(body)
+                     if "from_namespace(globals())" in ast.unparse(node)), None)
+        head = ast.Module(body=body if stop is None else body[:stop], type_ignores=[])
+        exec(compile(head, f"{name}.ipynb", "exec"), ns)  # imports and literals only
+        if stop is not None:
+            params = params_class(name).from_namespace(ns)
+            assert params.profile == "smoke"
+            return
+    pytest.fail(f"{name}: no cell calls Params.from_namespace(globals())")
