@@ -137,22 +137,31 @@ def test_check_command(capsys):
     assert "chapter(s) OK" in capsys.readouterr().out
 
 
+def repo_copy(tmp_path) -> Path:
+    """What the book runner reads from a checkout (notebooks, profiles, the claim list),
+    copied under ``tmp_path``: commands that write ``book/`` run there, never in ROOT."""
+    import shutil
+
+    root = tmp_path / "repo"
+    shutil.copytree(ROOT / "notebooks", root / "notebooks",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(ROOT / "profiles", root / "profiles")
+    (root / "book").mkdir()
+    shutil.copy(ROOT / "book" / "claims.yml", root / "book" / "claims.yml")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, root / name)
+    return root
+
+
 def test_scorecard_for_results_outside_the_repository(tmp_path):
+    """Issue 20 item 7: this test wrote the checkout's book/scorecard.md (and restored it)."""
     prof = tmp_path / "p.yml"
     prof.write_text(f"common:\n  results_dir: {tmp_path / 'res'}\n")
-    root_copy = ROOT  # book/claims.yml is read from the repository; output to book/
-    before = (root_copy / "book" / "scorecard.md").read_text() if (
-        root_copy / "book" / "scorecard.md").exists() else None
-    try:
-        assert main(["scorecard", "--profile", str(prof), "--root", str(root_copy)]) == 0
-        text = (root_copy / "book" / "scorecard.md").read_text()
-        assert str(tmp_path / "res") in text
-        assert oct(os.stat(root_copy / "book" / "scorecard.md").st_mode & 0o777) != oct(0o600)
-    finally:
-        if before is None:
-            (root_copy / "book" / "scorecard.md").unlink(missing_ok=True)
-        else:
-            (root_copy / "book" / "scorecard.md").write_text(before)
+    root = repo_copy(tmp_path)
+    assert main(["scorecard", "--profile", str(prof), "--root", str(root)]) == 0
+    text = (root / "book" / "scorecard.md").read_text()
+    assert str(tmp_path / "res") in text
+    assert oct(os.stat(root / "book" / "scorecard.md").st_mode & 0o777) != oct(0o600)
 
 
 # ------------------------------------------------ undeclared names in direct papermill use
@@ -248,3 +257,51 @@ def test_every_stored_notebook_passes_from_namespace_with_its_own_globals(name):
             assert params.profile == "smoke"
             return
     pytest.fail(f"{name}: no cell calls Params.from_namespace(globals())")
+
+
+# ------------------------------------------------ the runner's terminal (issue 20 item 8)
+
+
+def test_runner_shows_long_cells_latest_progress_line_and_cache_warnings(tmp_path):
+    import io
+
+    (tmp_path / "notebooks").mkdir()
+    _write_nb(tmp_path / "notebooks" / "00_slow.ipynb",
+              "import sys, time, warnings\n"
+              "from goldilocks_nb.results import CacheWarning\n"
+              "warnings.warn('cache entry /x/y.npz is truncated; recomputing it', CacheWarning)\n"
+              "for i in range(1, 6):\n"
+              "    print(f'\\rtraining grid: step {i}/5 \\x1b[32m[ok]\\x1b[0m', end='',\n"
+              "          file=sys.stderr, flush=True)\n"
+              "    time.sleep(0.7)\n"
+              "print('x = ', x)")
+    buf = io.StringIO()  # not a terminal
+    out = tmp_path / "book" / "chapters" / "00_slow.ipynb"
+    execute_notebook(tmp_path, "00_slow", {"x": 2}, out, timeout=120, progress=True,
+                     progress_out=buf, progress_every=0.25, long_cell=1.0)
+    text = buf.getvalue()
+    assert "\x1b" not in text and "\r" not in text
+    lines = text.splitlines()
+    # three cells: parameters, the injected parameters, the slow one
+    ticks = [ln for ln in lines if ln.startswith("[book] 00_slow: cell 3/3, ")]
+    assert len(ticks) >= 2 and all(" elapsed" in ln for ln in ticks)
+    assert any("| training grid: step" in ln and "[ok]" in ln for ln in ticks)
+    assert any(ln.startswith("[book] 00_slow: cell 3/3 done in ") for ln in lines)
+    warned = [ln for ln in lines if "CacheWarning" in ln]
+    assert warned == ["[book] 00_slow: CacheWarning: cache entry /x/y.npz is truncated; "
+                      "recomputing it"]
+    assert nbformat.read(out, as_version=4).cells[-1].outputs  # the notebook kept its output
+
+
+def test_failing_notebook_message_has_no_colour_codes_off_a_terminal(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    _write_nb(tmp_path / "notebooks" / "00_red.ipynb",
+              "def inner():\n    raise ValueError('d must be <= P')\ninner()")
+    with pytest.raises(SystemExit) as err:
+        execute_notebook(tmp_path, "00_red", {}, tmp_path / "book" / "00_red.ipynb",
+                         timeout=120, progress=True)
+    msg = str(err.value)
+    assert "ValueError: d must be <= P" in msg and "inner()" in msg
+    assert "\x1b[" not in msg
+    # the kept notebook still holds IPython's coloured traceback (for Jupyter)
+    assert "\\u001b[" in (tmp_path / "_build" / "failed" / "00_red.ipynb").read_text()
