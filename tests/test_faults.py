@@ -552,3 +552,46 @@ def test_dask_probe_accepts_a_real_scheduler():
     with distributed.LocalCluster(n_workers=0, processes=False, protocol="tcp",
                                   dashboard_address=None) as cluster:
         _probe_scheduler(cluster.scheduler_address, 5.0)  # no error
+
+
+# --------------------------------------------------------------------------- test hygiene
+
+
+@pytest.mark.parametrize("writes", ["book/scorecard.md", "results/smoke/claims/C1.json",
+                                    "_build/html/index.html", None])
+def test_a_test_session_that_writes_into_the_checkout_fails(tmp_path, writes):
+    """Issue 20 item 7: the guard of tests/conftest.py, on a miniature checkout whose
+    book/, results/ and _build/ already exist: a session whose test writes into one of
+    them ends with a non-zero status naming the path; one that writes to tmp_path passes."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests_dir = Path(__file__).resolve().parent
+    repo = tmp_path / "repo"
+    (repo / "tests").mkdir(parents=True)
+    for d in ("book/chapters", "results/smoke/claims", "_build/html"):
+        (repo / d).mkdir(parents=True)
+    (repo / "book" / "scorecard.md").write_text("reader's scorecard\n")
+    (repo / "_build" / "html" / "index.html").write_text("<html></html>\n")
+    shutil.copy(tests_dir / "conftest.py", repo / "tests" / "conftest.py")
+    target = f"ROOT / {writes!r}" if writes else "tmp_path / 'scratch.txt'"
+    (repo / "tests" / "test_probe.py").write_text(
+        "from pathlib import Path\n"
+        "ROOT = Path(__file__).resolve().parents[1]\n\n"
+        "def test_probe(tmp_path):\n"
+        f"    path = {target}\n"
+        "    path.parent.mkdir(parents=True, exist_ok=True)\n"
+        "    path.write_text('written by a test')\n")
+    (repo / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "tests"], cwd=repo,
+                          capture_output=True, text=True, timeout=120)
+    if writes is None:
+        assert done.returncode == 0, done.stdout[-2000:]
+        assert "checkout outputs changed" not in done.stdout
+    else:
+        assert done.returncode == 1, done.stdout[-2000:]
+        assert "1 passed" in done.stdout  # the test itself passed; the session did not
+        assert "checkout outputs changed" in done.stdout
+        verb = "changed" if writes != "results/smoke/claims/C1.json" else "created"
+        assert f"{verb} {writes}" in done.stdout
