@@ -356,14 +356,18 @@ class CellProgress:
         self._latest = last[:200]
 
     def _tick_loop(self) -> None:
-        while not self._stop.wait(self.every):
+        # the first line when a cell passes long_cell seconds, then one every `every` s
+        last, shown = 0.0, None
+        while not self._stop.wait(min(self.every, 0.5)):
             with self._lock:
                 if self._cell is None:
                     continue
                 i, total, start = self._cell
-                elapsed = time.monotonic() - start
-                if elapsed < self.long_cell:
+                now = time.monotonic()
+                elapsed = now - start
+                if elapsed < self.long_cell or (shown == start and now - last < self.every):
                     continue
+                last, shown = now, start
                 text = f"cell {i + 1}/{total}, {_duration(elapsed)} elapsed"
                 if self._latest:
                     text += f" | {self._latest}"
