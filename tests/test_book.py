@@ -3,6 +3,7 @@ runs, a failing notebook stops the build and is kept for inspection, book copies
 parameters as run."""
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -305,3 +306,25 @@ def test_failing_notebook_message_has_no_colour_codes_off_a_terminal(tmp_path):
     assert "\x1b[" not in msg
     # the kept notebook still holds IPython's coloured traceback (for Jupyter)
     assert "\\u001b[" in (tmp_path / "_build" / "failed" / "00_red.ipynb").read_text()
+
+
+def test_runner_shows_a_tqdm_auto_bar_which_is_a_widget_in_the_kernel(tmp_path):
+    """train_grid and the sweeps use ``tqdm.auto``: in a kernel with ipywidgets that bar is
+    a widget whose updates are comm messages, not output; the runner shows it too."""
+    import io
+
+    pytest.importorskip("ipywidgets")
+    (tmp_path / "notebooks").mkdir()
+    _write_nb(tmp_path / "notebooks" / "00_bar.ipynb",
+              "import time\nfrom tqdm.auto import tqdm\n"
+              "bar = tqdm(total=5, desc='training grid', unit='run')\n"
+              "for i in range(5):\n"
+              "    time.sleep(0.6)\n"
+              "    bar.update(1)\n"
+              "bar.close()")
+    buf = io.StringIO()
+    execute_notebook(tmp_path, "00_bar", {}, tmp_path / "out.ipynb", timeout=120,
+                     progress=True, progress_out=buf, progress_every=0.25, long_cell=1.0)
+    ticks = [ln for ln in buf.getvalue().splitlines() if "| training grid: " in ln]
+    assert ticks, buf.getvalue()
+    assert any(re.search(r"\| training grid: \d+% [1-5]/5 \[\d\d:\d\d<", ln) for ln in ticks)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import html
 import json
 import os
 import re
@@ -243,6 +244,10 @@ def _decorate_for_book(path: Path, params: ChapterParams) -> None:
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>]")
 #: A Python warning as ``warnings.showwarning`` prints it: ``file:line: Category: message``.
 _WARNING_LINE = re.compile(r"^.*?:\d+: (?P<category>\w*Warning): (?P<message>.*)$")
+#: The right-hand text of a tqdm bar: ``4/10 [00:20<00:30, 1.23run/s]``.
+_TQDM_RIGHT = re.compile(r"^\d+(\.\d+)?\w?/\d+(\.\d+)?\w? \[")
+#: The left-hand text of a tqdm bar: ``training grid: 40%``.
+_TQDM_LEFT = re.compile(r"^.*?\d+%$")
 #: Warning categories not forwarded to the runner's terminal (library housekeeping).
 _QUIET_WARNINGS = ("DeprecationWarning", "PendingDeprecationWarning", "FutureWarning")
 
@@ -290,6 +295,7 @@ class CellProgress:
         self._latest = ""
         self._pending = {"stdout": "", "stderr": ""}
         self._warned: set[str] = set()
+        self._widget_desc: dict[str, str] = {}
         self._open_line = False  # a tty progress line waits to be overwritten
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -338,6 +344,29 @@ class CellProgress:
                 self._see(line, complete=True)
             if rest:
                 self._see(rest, complete=False)
+
+    def widget_update(self, content: dict[str, Any]) -> None:
+        """A Jupyter widget's state update (a ``tqdm.auto`` bar in a kernel is an ``HBox``
+        of a description, a progress bar and a text like ``4/10 [00:20<00:30, 1.2run/s]``).
+        """
+        data = content.get("data") or {}
+        state = data.get("state") or {}
+        if data.get("method") != "update" or not isinstance(state, dict):
+            return
+        comm = str(content.get("comm_id", ""))
+        with self._lock:
+            for key in ("description", "value"):
+                value = state.get(key)
+                if not isinstance(value, str):
+                    continue
+                text = html.unescape(strip_ansi(re.sub(r"<[^>]+>", "", value)))
+                text = " ".join(text.replace("\u2007", " ").split())
+                if _TQDM_RIGHT.match(text):
+                    desc = self._widget_desc.get("latest", "")
+                    self._latest = (f"{desc} {text}" if desc else text)[:200]
+                elif _TQDM_LEFT.match(text):
+                    self._widget_desc["latest"] = text
+                    self._widget_desc[comm] = text
 
     # ---- internals
     def _see(self, line: str, complete: bool) -> None:
@@ -413,7 +442,38 @@ def _register_engine() -> None:
     if _ENGINE in papermill_engines._engines:
         return
 
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.log import logger
+    from papermill.utils import merge_kwargs, remove_args
+
+    class BookClient(PapermillNotebookClient):
+        """Also shows ``tqdm.auto`` bars, which are Jupyter widgets in a kernel: their
+        updates come as comm messages, not as output."""
+
+        def process_message(self, msg, cell, cell_index):
+            progress = getattr(self, "book_progress", None)
+            if progress is not None and msg.get("msg_type") == "comm_msg":
+                progress.widget_update(msg.get("content", {}))
+            return super().process_message(msg, cell, cell_index)
+
     class BookEngine(NBClientEngine):
+        @classmethod
+        def run_client(cls, nb_man, kernel_name, progress, log_output=False,
+                       stdout_file=None, stderr_file=None, start_timeout=60,
+                       execution_timeout=None, **kwargs):
+            # NBClientEngine.execute_managed_notebook (papermill 2.x), with BookClient
+            kwargs = remove_args(["input_path"], **kwargs)
+            safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
+            final_kwargs = merge_kwargs(
+                safe_kwargs,
+                timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
+                startup_timeout=start_timeout, kernel_name=kernel_name, log=logger,
+                log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file,
+            )
+            client = BookClient(nb_man, **final_kwargs)
+            client.book_progress = progress
+            return client.execute()
+
         @classmethod
         def execute_managed_notebook(cls, nb_man, kernel_name, progress=None, **kwargs):
             if progress is not None:
@@ -429,6 +489,7 @@ def _register_engine() -> None:
                     return complete(cell, cell_index, **kw)
 
                 nb_man.cell_start, nb_man.cell_complete = cell_start, cell_complete
+                return cls.run_client(nb_man, kernel_name, progress, **kwargs)
             return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
 
     papermill_engines.register(_ENGINE, BookEngine)
