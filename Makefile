@@ -31,18 +31,25 @@ test: unit nbval
 unit: $(STAMP)
 	$(PY) -m pytest tests -q -m "not browser"
 
+# The stored notebooks run with their smoke parameters; GOLDILOCKS_RESULTS_DIR sends what
+# they write (claims, figures, cache) to a fresh temporary folder, never the checkout's
+# results/ (tests never write into book/, results/ or _build/; every run recomputes).
 nbval: $(STAMP)
-	$(PY) -m pytest --nbval-lax --nbval-current-env notebooks -q
+	@tmp=$$(mktemp -d) && GOLDILOCKS_RESULTS_DIR=$$tmp/smoke \
+	  $(PY) -m pytest --nbval-lax --nbval-current-env notebooks -q; \
+	  status=$$?; rm -rf $$tmp; exit $$status
 
 # The stored outputs must hold on other CPUs and BLAS code paths too: these settings make
-# MKL and ATen take the code paths of other machines (CI runs this after `make test`). The
-# smoke results cache is emptied before each pass, so every pass really recomputes.
+# MKL and ATen take the code paths of other machines (CI runs this after `make test`). Each
+# pass writes into its own fresh temporary results folder, so every pass really recomputes.
 NBVAL_ENVS := MKL_CBWR=COMPATIBLE MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=default
 nbval-portable: $(STAMP)
 	@for setting in $(NBVAL_ENVS); do \
 	  echo "[nbval] $$setting"; \
-	  rm -rf results/smoke/cache; \
-	  env $$setting $(PY) -m pytest --nbval-lax --nbval-current-env notebooks -q || exit 1; \
+	  tmp=$$(mktemp -d); \
+	  env $$setting GOLDILOCKS_RESULTS_DIR=$$tmp/smoke \
+	    $(PY) -m pytest --nbval-lax --nbval-current-env notebooks -q; \
+	  status=$$?; rm -rf $$tmp; [ $$status -eq 0 ] || exit $$status; \
 	done
 
 check: $(STAMP)

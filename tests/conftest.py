@@ -1,4 +1,4 @@
-"""Shared pytest configuration: the ``browser`` marker.
+"""Shared pytest configuration: the ``browser`` marker, and a guard on the checkout's outputs.
 
 Tests marked ``browser`` open the built book (``_build/html``) in headless Chromium
 (tests/test_browser.py). They run only when selected by a marker expression, after the
@@ -9,9 +9,25 @@ book has been built:
 
 A plain ``pytest tests`` (``make test``, before any book exists) reports them as skipped
 with that instruction instead of testing a stale or missing build.
+
+Tests never write into the checkout's ``book/``, ``results/`` or ``_build/`` (the reader's
+book; issue 20): a session-wide fixture lists every file and folder there (path, size,
+mtime) when the session starts and again at its end; any difference fails the session
+(non-zero exit status) with the paths that changed. Tests use ``tmp_path`` or a copy of
+the repository instead.
 """
 
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The checkout's output folders that no test may change.
+GUARDED = ("book", "results", "_build")
+_CHANGED = pytest.StashKey[list]()
 
 
 def pytest_configure(config):
@@ -32,3 +48,60 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(skip)
+
+
+def outputs_listing(root: Path = ROOT) -> dict[str, tuple[int, int] | None]:
+    """``{relative path: (size, mtime_ns)}`` of every file under the guarded folders
+    (``None`` for a folder), without following links."""
+    out: dict[str, tuple[int, int] | None] = {}
+    for top in GUARDED:
+        base = root / top
+        if not base.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(base):
+            here = Path(dirpath)
+            for d in dirnames:
+                out[(here / d).relative_to(root).as_posix() + "/"] = None
+            for f in filenames:
+                path = here / f
+                try:
+                    st = path.lstat()
+                except FileNotFoundError:
+                    continue
+                out[path.relative_to(root).as_posix()] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def listing_changes(before: dict, after: dict) -> list[str]:
+    """``created``/``removed``/``changed`` lines between two :func:`outputs_listing`."""
+    lines = [f"created {p}" for p in sorted(after.keys() - before.keys())]
+    lines += [f"removed {p}" for p in sorted(before.keys() - after.keys())]
+    lines += [f"changed {p}" for p in sorted(before.keys() & after.keys())
+              if before[p] != after[p]]
+    return lines
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_outputs_untouched(request):
+    """Snapshot ``book/``, ``results/``, ``_build/`` now; compare when the session ends."""
+    before = outputs_listing()
+    yield
+    request.config.stash[_CHANGED] = listing_changes(before, outputs_listing())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    changed = session.config.stash.get(_CHANGED, [])
+    if not changed:
+        return
+    text = (f"tests changed the checkout's {', '.join(f'{g}/' for g in GUARDED)} "
+            f"({len(changed)} path(s)); a test must write under tmp_path instead:\n  "
+            + "\n  ".join(changed[:40]) + ("\n  ..." if len(changed) > 40 else ""))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.section("checkout outputs changed", sep="=", red=True, bold=True)
+        reporter.write_line(text)
+    else:
+        print(text)
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -3,6 +3,7 @@ runs, a failing notebook stops the build and is kept for inspection, book copies
 parameters as run."""
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -17,6 +18,7 @@ from goldilocks_nb.book import (
     notebook_names,
 )
 from goldilocks_nb.chapters.setting import Params as SettingParams
+from goldilocks_nb.contract import ParameterError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -136,19 +138,193 @@ def test_check_command(capsys):
     assert "chapter(s) OK" in capsys.readouterr().out
 
 
+def repo_copy(tmp_path) -> Path:
+    """What the book runner reads from a checkout (notebooks, profiles, the claim list),
+    copied under ``tmp_path``: commands that write ``book/`` run there, never in ROOT."""
+    import shutil
+
+    root = tmp_path / "repo"
+    shutil.copytree(ROOT / "notebooks", root / "notebooks",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(ROOT / "profiles", root / "profiles")
+    (root / "book").mkdir()
+    shutil.copy(ROOT / "book" / "claims.yml", root / "book" / "claims.yml")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, root / name)
+    return root
+
+
 def test_scorecard_for_results_outside_the_repository(tmp_path):
+    """Issue 20 item 7: this test wrote the checkout's book/scorecard.md (and restored it)."""
     prof = tmp_path / "p.yml"
     prof.write_text(f"common:\n  results_dir: {tmp_path / 'res'}\n")
-    root_copy = ROOT  # book/claims.yml is read from the repository; output to book/
-    before = (root_copy / "book" / "scorecard.md").read_text() if (
-        root_copy / "book" / "scorecard.md").exists() else None
-    try:
-        assert main(["scorecard", "--profile", str(prof), "--root", str(root_copy)]) == 0
-        text = (root_copy / "book" / "scorecard.md").read_text()
-        assert str(tmp_path / "res") in text
-        assert oct(os.stat(root_copy / "book" / "scorecard.md").st_mode & 0o777) != oct(0o600)
-    finally:
-        if before is None:
-            (root_copy / "book" / "scorecard.md").unlink(missing_ok=True)
-        else:
-            (root_copy / "book" / "scorecard.md").write_text(before)
+    root = repo_copy(tmp_path)
+    assert main(["scorecard", "--profile", str(prof), "--root", str(root)]) == 0
+    text = (root / "book" / "scorecard.md").read_text()
+    assert str(tmp_path / "res") in text
+    assert oct(os.stat(root / "book" / "scorecard.md").st_mode & 0o777) != oct(0o600)
+
+
+# ------------------------------------------------ undeclared names in direct papermill use
+
+
+def _setting_notebook(path):
+    """A small notebook shaped like a chapter: the parameters cell of 00_setting, then its
+    imports and ``Params.from_namespace(globals())``."""
+    from notebook_cases import parameters_source
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    cell = nbformat.v4.new_code_cell(parameters_source(ROOT / "notebooks" / "00_setting.ipynb"))
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell(
+        "import numpy as np\nfrom goldilocks_nb.chapters.setting import Params\n"
+        "params = Params.from_namespace(globals())\nprint('n_samples', params.n_samples)")]
+    nbformat.write(nb, path)
+
+
+def test_papermill_with_an_undeclared_parameter_stops_in_the_first_cell(tmp_path):
+    """Issue 20 item 6: ``-p dd 100`` ran silently with the defaults (exit 0)."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "chapter.ipynb"
+    _setting_notebook(src)
+    papermill = Path(sys.executable).with_name("papermill")
+    done = subprocess.run([str(papermill), "-k", "python3", str(src), str(tmp_path / "out.ipynb"),
+                           "-p", "dd", "100", "-p", "n_samples", "32"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode != 0
+    out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    failed = [c for c in out.cells if c.cell_type == "code" and any(
+        o.get("output_type") == "error" for o in c.get("outputs", []))]
+    assert len(failed) == 1 and "from_namespace" in failed[0].source
+    (error,) = [o for o in failed[0].outputs if o["output_type"] == "error"]
+    assert error["ename"] == "ParameterError"
+    assert "'dd'" in error["evalue"] and "declared:" in error["evalue"]
+    assert "n_samples" in error["evalue"].split("declared:")[1]
+    # the same notebook with declared names only runs
+    done = subprocess.run([str(papermill), "-k", "python3", str(src), str(tmp_path / "ok.ipynb"),
+                           "-p", "n_samples", "32"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "n_samples 32" in (tmp_path / "ok.ipynb").read_text()
+
+
+def test_from_namespace_ignores_what_is_not_a_parameter():
+    import math
+
+    ns = {"n_samples": 32, "In": [""], "Out": {}, "_": 3, "_i1": "x", "exit": object(),
+          "get_ipython": print, "np": math, "SettingParams": SettingParams, "f": len,
+          "tolerance": 1e-12}
+    p = SettingParams.from_namespace(ns)
+    assert p.n_samples == 32 and p.tolerance == 1e-12
+    for bad in ({"n_sampels": 32}, {"extra": None}, {"grid": [1, 2]}, {"flag": True},
+                {"opts": {"a": 1}}, {"label": "x"}, {"x": 0.5}):
+        with pytest.raises(ParameterError, match=repr(next(iter(bad)))):
+            SettingParams.from_namespace({**ns, **bad})
+
+
+def test_results_dir_from_the_environment_replaces_the_notebook_value(monkeypatch, tmp_path):
+    monkeypatch.setenv(SettingParams.RESULTS_DIR_ENV, str(tmp_path / "r"))
+    assert SettingParams.from_namespace({"results_dir": "../results/smoke"}).results_dir == str(
+        tmp_path / "r")
+    assert SettingParams.from_mapping({"results_dir": "x"}).results_dir == "x"  # profiles: no
+
+
+@pytest.mark.parametrize("name", notebook_names(ROOT))
+def test_every_stored_notebook_passes_from_namespace_with_its_own_globals(name):
+    """The globals a stored notebook holds when it calls ``from_namespace`` (its code cells
+    up to that statement, with IPython's own names) hold no undeclared parameter."""
+    import ast
+
+    from goldilocks_nb.chapters import params_class
+
+    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    ns = {"In": [""], "Out": {}, "_ih": [""], "_oh": {}, "_dh": [], "_": "", "__": "",
+          "exit": object(), "quit": object(), "get_ipython": lambda: None,
+          "__name__": "__main__", "__builtins__": __builtins__}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        body = ast.parse(cell.source).body
+        stop = next((i for i, node in enumerate(body)
+                     if "from_namespace(globals())" in ast.unparse(node)), None)
+        head = ast.Module(body=body if stop is None else body[:stop], type_ignores=[])
+        exec(compile(head, f"{name}.ipynb", "exec"), ns)  # imports and literals only
+        if stop is not None:
+            params = params_class(name).from_namespace(ns)
+            assert params.profile == "smoke"
+            return
+    pytest.fail(f"{name}: no cell calls Params.from_namespace(globals())")
+
+
+# ------------------------------------------------ the runner's terminal (issue 20 item 8)
+
+
+def test_runner_shows_long_cells_latest_progress_line_and_cache_warnings(tmp_path):
+    import io
+
+    (tmp_path / "notebooks").mkdir()
+    _write_nb(tmp_path / "notebooks" / "00_slow.ipynb",
+              "import sys, time, warnings\n"
+              "from goldilocks_nb.results import CacheWarning\n"
+              "warnings.warn('cache entry /x/y.npz is truncated; recomputing it', CacheWarning)\n"
+              "for i in range(1, 6):\n"
+              "    print(f'\\rtraining grid: step {i}/5 \\x1b[32m[ok]\\x1b[0m', end='',\n"
+              "          file=sys.stderr, flush=True)\n"
+              "    time.sleep(0.7)\n"
+              "print('x = ', x)")
+    buf = io.StringIO()  # not a terminal
+    out = tmp_path / "book" / "chapters" / "00_slow.ipynb"
+    execute_notebook(tmp_path, "00_slow", {"x": 2}, out, timeout=120, progress=True,
+                     progress_out=buf, progress_every=0.25, long_cell=1.0)
+    text = buf.getvalue()
+    assert "\x1b" not in text and "\r" not in text
+    lines = text.splitlines()
+    # three cells: parameters, the injected parameters, the slow one
+    ticks = [ln for ln in lines if ln.startswith("[book] 00_slow: cell 3/3, ")]
+    assert len(ticks) >= 2 and all(" elapsed" in ln for ln in ticks)
+    assert any("| training grid: step" in ln and "[ok]" in ln for ln in ticks)
+    assert any(ln.startswith("[book] 00_slow: cell 3/3 done in ") for ln in lines)
+    warned = [ln for ln in lines if "CacheWarning" in ln]
+    assert warned == ["[book] 00_slow: CacheWarning: cache entry /x/y.npz is truncated; "
+                      "recomputing it"]
+    assert nbformat.read(out, as_version=4).cells[-1].outputs  # the notebook kept its output
+
+
+def test_failing_notebook_message_has_no_colour_codes_off_a_terminal(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    _write_nb(tmp_path / "notebooks" / "00_red.ipynb",
+              "def inner():\n    raise ValueError('d must be <= P')\ninner()")
+    with pytest.raises(SystemExit) as err:
+        execute_notebook(tmp_path, "00_red", {}, tmp_path / "book" / "00_red.ipynb",
+                         timeout=120, progress=True)
+    msg = str(err.value)
+    assert "ValueError: d must be <= P" in msg and "inner()" in msg
+    assert "\x1b[" not in msg
+    # the kept notebook still holds IPython's coloured traceback (for Jupyter)
+    assert "\\u001b[" in (tmp_path / "_build" / "failed" / "00_red.ipynb").read_text()
+
+
+def test_runner_shows_a_tqdm_auto_bar_which_is_a_widget_in_the_kernel(tmp_path):
+    """train_grid and the sweeps use ``tqdm.auto``: in a kernel with ipywidgets that bar is
+    a widget whose updates are comm messages, not output; the runner shows it too."""
+    import io
+
+    pytest.importorskip("ipywidgets")
+    (tmp_path / "notebooks").mkdir()
+    _write_nb(tmp_path / "notebooks" / "00_bar.ipynb",
+              "import time\nfrom tqdm.auto import tqdm\n"
+              "bar = tqdm(total=5, desc='training grid', unit='run')\n"
+              "for i in range(5):\n"
+              "    time.sleep(0.6)\n"
+              "    bar.update(1)\n"
+              "bar.close()")
+    buf = io.StringIO()
+    execute_notebook(tmp_path, "00_bar", {}, tmp_path / "out.ipynb", timeout=120,
+                     progress=True, progress_out=buf, progress_every=0.25, long_cell=1.0)
+    ticks = [ln for ln in buf.getvalue().splitlines() if "| training grid: " in ln]
+    assert ticks, buf.getvalue()
+    assert any(re.search(r"\| training grid: \d+% [1-5]/5 \[\d\d:\d\d<", ln) for ln in ticks)

@@ -13,8 +13,10 @@ Each page is opened at 1,400 x 900 px (issue 14) and checked for:
   target page;
 * resources that failed to load (the browser's console).
 
-A screenshot of the first screen of each page goes to ``_build/screenshots/<page>.png``
-and one of the whole page to ``<page>.full.png``.
+A screenshot of the first screen of each page goes to ``<screenshots>/<page>.png`` and one
+of the whole page to ``<page>.full.png``, where ``<screenshots>`` is ``$BOOK_SCREENSHOTS_DIR``
+or ``goldilocks-book-screenshots`` in the system's temporary folder (tests never write into
+the checkout's ``_build/``; the first test prints the folder).
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``scripts/install_browser.sh``) and
 the ``selenium`` package; nothing is downloaded at run time. Without them, or without a
@@ -30,6 +32,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -40,7 +43,8 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = Path(os.environ.get("BOOK_HTML_DIR", ROOT / "_build" / "html"))
-SHOTS = HTML.parent / "screenshots"
+SHOTS = Path(os.environ.get("BOOK_SCREENSHOTS_DIR",
+                           Path(tempfile.gettempdir()) / "goldilocks-book-screenshots"))
 WIDTH, HEIGHT = 1400, 900
 SKIPPED_PAGES = {"search.html", "genindex.html"}
 BUILD_HINT = ("build it first: PYTHONPATH=src python -m goldilocks_nb.book build "
@@ -117,6 +121,7 @@ def driver():
     drv.set_page_load_timeout(60)
     drv.set_script_timeout(60)
     SHOTS.mkdir(parents=True, exist_ok=True)
+    print(f"screenshots: {SHOTS}")
     yield drv
     drv.quit()
 

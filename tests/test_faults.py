@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import http.server
 import io
 import json
 import math
 import os
+import pickle
 import shutil
+import socket
 import stat
 import tarfile
+import threading
+import time
 import warnings
 
 import matplotlib
@@ -315,6 +320,73 @@ def test_damaged_cifar_batch_in_a_folder(tmp_path):
     _expect_damaged(tmp_path, "cifar10", folder, r"\(batch data_batch_3\) is not a readable")
 
 
+class _MarkerOnLoad:
+    """Unpickling this calls ``open(marker, "w")``: a stand-in for any code a pickle runs."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("where", ["folder", "archive"])
+def test_cifar_batch_that_would_run_code_is_refused_before_it_runs(tmp_path, where):
+    """Issue 20 item 4: ``pickle.loads`` ran a crafted batch's ``__reduce__``."""
+    batches = tmp_path / "batches"
+    write_cifar_pickles(batches)
+    marker = tmp_path / "marker"
+    evil = {b"data": _MarkerOnLoad(marker), b"labels": [0]}
+    (batches / "data_batch_2").write_bytes(pickle.dumps(evil))
+    (tmp_path / "root").mkdir()
+    if where == "folder":
+        path = tmp_path / "root" / "cifar-10-batches-py"
+        shutil.copytree(batches, path)
+    else:
+        path = tmp_path / "root" / "cifar-10-python.tar.gz"
+        with tarfile.open(path, "w:gz") as tar:
+            tar.add(batches, arcname="cifar-10-batches-py")
+    msg = _expect_damaged(tmp_path, "cifar10", path,
+                          r"\(batch data_batch_2\) is refused: it references (builtins|io)\.open")
+    assert "nothing in it was run" in msg
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("protocol, numpy_module", [
+    (2, "numpy.core"), (2, "numpy._core"), (4, "numpy._core"), (5, "numpy._core")])
+def test_cifar_batches_of_every_pickle_protocol_still_load(tmp_path, protocol, numpy_module):
+    """The canonical files are Python 2 protocol-2 pickles naming ``numpy.core``; a
+    re-pickled copy may use NumPy 2's ``numpy._core`` or protocol 4/5: all still load."""
+    folder = tmp_path / "root" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        d = {b"batch_label": b"training batch", b"labels": [int(v) for v in rng.integers(0, 10, 4)],
+             b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8),
+             b"filenames": [b"a.png", b"b.png", b"c.png", b"d.png"], b"n": np.int64(4)}
+        blob = pickle.dumps(d, protocol=protocol)
+        if numpy_module == "numpy.core":  # protocol 2 names globals as text lines
+            blob = blob.replace(b"numpy._core", b"numpy.core")
+            assert b"cnumpy.core.multiarray\n_reconstruct" in blob
+        (folder / name).write_bytes(blob)
+    ds = load_dataset("cifar10", "test", root=tmp_path / "root")
+    assert ds.X.shape == (4, 3, 32, 32) and "canonical python batches" in ds.source
+
+
+def test_cifar_batches_win_over_the_jpeg_copy_in_one_folder(tmp_path):
+    """Order in one root (documented in goldilocks_nb.data): the python batches, which
+    are the exact pixels, before the lossy JPEG copy; the source says which was read."""
+    root = tmp_path / "root"
+    root.mkdir()
+    write_cifar_jpeg_tar(root / "cifar10-jpeg.tar.gz", per_class=1)
+    write_cifar_pickles(root / "cifar-10-batches-py")
+    ds = load_dataset("cifar10", "test", root=root)
+    assert "canonical python batches" in ds.source and len(ds) == 10
+    shutil.rmtree(root / "cifar-10-batches-py")
+    ds = load_dataset("cifar10", "test", root=root)
+    assert "JPEG" in ds.source and len(ds) == 10
+
+
 # --------------------------------------------------------------------------- modes, layout
 
 
@@ -372,3 +444,154 @@ def test_seeds_and_counts_are_integers(dataset, kwargs, name):
 def test_seed_given_as_numpy_integer_is_fine():
     a = load_dataset("gaussian", n=10, seed=np.int64(3), shape=(4,))
     assert torch.equal(a.X, load_dataset("gaussian", n=10, seed=3, shape=(4,)).X)
+
+
+# --------------------------------------------------------------------------- Dask address
+
+
+class _LoopbackServer:
+    """A server on 127.0.0.1 (free port) in a daemon thread, for at most ``lifetime`` s:
+    ``"http"`` (Python's HTTP server), ``"silent"`` (accepts, never replies) or
+    ``"banner"`` (speaks first, like an SSH port)."""
+
+    def __init__(self, kind: str, lifetime: float = 60.0):
+        self.kind, self.conns, self.stop = kind, [], threading.Event()
+        if kind == "http":
+            class Quiet(http.server.BaseHTTPRequestHandler):
+                def log_message(self, *args):
+                    pass
+
+            self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+            self.port = self.http.server_address[1]
+            target = self.http.serve_forever
+        else:
+            self.sock = socket.create_server(("127.0.0.1", 0))
+            self.sock.settimeout(0.2)
+            self.port = self.sock.getsockname()[1]
+            target = self._accept
+        threading.Thread(target=target, daemon=True).start()
+        self.timer = threading.Timer(lifetime, self.close)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.conns.append(conn)
+            if self.kind == "banner":
+                conn.sendall(b"SSH-2.0-OpenSSH_8.9\r\n")
+
+    def close(self):
+        self.stop.set()
+        self.timer.cancel()
+        if self.kind == "http":
+            self.http.shutdown()
+            self.http.server_close()
+        else:
+            self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+@pytest.mark.parametrize("kind", ["http", "silent", "banner"])
+def test_dask_address_that_answers_but_is_not_a_scheduler(tmp_path, kind):
+    """Issue 20 item 3: these hung past dask_timeout (http, silent) or failed with
+    ``MemoryError: Unable to allocate ... EiB`` (banner). Now: a ConnectionError saying
+    the address answered but is not a Dask scheduler, within the timeout."""
+    pytest.importorskip("distributed")
+    from goldilocks_nb.training import train_grid
+    from training_cases import DTYPE, splits, tiny_model
+
+    server = _LoopbackServer(kind)
+    address = f"tcp://127.0.0.1:{server.port}"
+    train, test = splits()
+    outcome = {}
+
+    def call():
+        try:
+            train_grid(tiny_model(), train, test, alphas=[1.0], eta0s=[0.1], steps=2,
+                       sharpness_steps=(), dtype=DTYPE, device="cpu", progress=False,
+                       executor="dask", dask_address=address, dask_timeout=1.5,
+                       cache_dir=tmp_path / "cache")
+        except BaseException as exc:  # noqa: BLE001 - inspected below
+            outcome["error"] = exc
+
+    start = time.monotonic()
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(30)  # today's code hangs here: the test then fails instead of hanging
+    elapsed = time.monotonic() - start
+    server.close()
+    assert not worker.is_alive(), f"train_grid still waiting on {kind} after {elapsed:.0f} s"
+    err = outcome.get("error")
+    assert isinstance(err, ConnectionError), repr(err)
+    assert f"{address!r} answered" in str(err) and "is not a Dask scheduler" in str(err)
+    assert elapsed < 1.5 + 8  # the timeout, plus building the grid on a busy machine
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+def test_dask_address_with_nothing_listening_is_still_no_scheduler(tmp_path):
+    pytest.importorskip("distributed")
+    from goldilocks_nb.training.grid_run import _probe_scheduler
+
+    with socket.create_server(("127.0.0.1", 0)) as s:
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    with pytest.raises(ConnectionError, match=r"no Dask scheduler answers at 'tcp://127\.0\.0\.1"):
+        _probe_scheduler(f"tcp://127.0.0.1:{port}", 1.0)
+    assert time.monotonic() - start < 5
+
+
+def test_dask_probe_accepts_a_real_scheduler():
+    distributed = pytest.importorskip("distributed")
+    from goldilocks_nb.training.grid_run import _probe_scheduler
+
+    with distributed.LocalCluster(n_workers=0, processes=False, protocol="tcp",
+                                  dashboard_address=None) as cluster:
+        _probe_scheduler(cluster.scheduler_address, 5.0)  # no error
+
+
+# --------------------------------------------------------------------------- test hygiene
+
+
+@pytest.mark.parametrize("writes", ["book/scorecard.md", "results/smoke/claims/C1.json",
+                                    "_build/html/index.html", None])
+def test_a_test_session_that_writes_into_the_checkout_fails(tmp_path, writes):
+    """Issue 20 item 7: the guard of tests/conftest.py, on a miniature checkout whose
+    book/, results/ and _build/ already exist: a session whose test writes into one of
+    them ends with a non-zero status naming the path; one that writes to tmp_path passes."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests_dir = Path(__file__).resolve().parent
+    repo = tmp_path / "repo"
+    (repo / "tests").mkdir(parents=True)
+    for d in ("book/chapters", "results/smoke/claims", "_build/html"):
+        (repo / d).mkdir(parents=True)
+    (repo / "book" / "scorecard.md").write_text("reader's scorecard\n")
+    (repo / "_build" / "html" / "index.html").write_text("<html></html>\n")
+    shutil.copy(tests_dir / "conftest.py", repo / "tests" / "conftest.py")
+    target = f"ROOT / {writes!r}" if writes else "tmp_path / 'scratch.txt'"
+    (repo / "tests" / "test_probe.py").write_text(
+        "from pathlib import Path\n"
+        "ROOT = Path(__file__).resolve().parents[1]\n\n"
+        "def test_probe(tmp_path):\n"
+        f"    path = {target}\n"
+        "    path.parent.mkdir(parents=True, exist_ok=True)\n"
+        "    path.write_text('written by a test')\n")
+    (repo / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "tests"], cwd=repo,
+                          capture_output=True, text=True, timeout=120)
+    if writes is None:
+        assert done.returncode == 0, done.stdout[-2000:]
+        assert "checkout outputs changed" not in done.stdout
+    else:
+        assert done.returncode == 1, done.stdout[-2000:]
+        assert "1 passed" in done.stdout  # the test itself passed; the session did not
+        assert "checkout outputs changed" in done.stdout
+        verb = "changed" if writes != "results/smoke/claims/C1.json" else "created"
+        assert f"{verb} {writes}" in done.stdout

@@ -86,9 +86,12 @@ def test_every_readme_command_is_exercised():
         assert text in README, text
 
 
-def _run(cmd: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    done = subprocess.run(cmd.format(tmp=tmp_path), shell=True, cwd=ROOT, env=env,
+def _run(cmd: str, tmp_path: Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    # a stored notebook run by nbval writes its results under tmp_path, never the
+    # checkout's results/ (ChapterParams.from_namespace honours GOLDILOCKS_RESULTS_DIR)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1",
+           "GOLDILOCKS_RESULTS_DIR": str(tmp_path / "results-nbval")}
+    done = subprocess.run(cmd.format(tmp=tmp_path), shell=True, cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"{cmd}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
@@ -111,19 +114,15 @@ def test_documented_scripts_run(text, tmp_path):
 
 
 def test_execute_one_chapter_with_an_override(tmp_path):
-    """The README's `execute ... -p n_samples 128`, as written, into a scratch results_dir."""
+    """The README's `execute ... -p n_samples 128`, as written, into a scratch results_dir,
+    in a copy of the repository (the runner writes book/, which tests never touch)."""
+    from test_book import repo_copy
+
     profile = tmp_path / "smoke.yml"
     profile.write_text(f"common:\n  results_dir: {tmp_path / 'results'}\n")
-    out = ROOT / "book" / "chapters" / "00_setting.ipynb"
-    before = out.read_bytes() if out.exists() else None
-    try:
-        done = _run(f"{PY} -m goldilocks_nb.book execute --profile {profile} 00_setting "
-                    "-p n_samples 128", tmp_path)
-        assert "00_setting" in done.stdout
-        text = out.read_text()
-        assert "`n_samples` | `128`" in text and "Rerun this chapter" in text
-    finally:
-        if before is None:
-            out.unlink(missing_ok=True)
-        else:
-            out.write_bytes(before)
+    root = repo_copy(tmp_path)
+    done = _run(f"{PY} -m goldilocks_nb.book execute --profile {profile} 00_setting "
+                "-p n_samples 128", tmp_path, cwd=root)
+    assert "00_setting" in done.stdout
+    text = (root / "book" / "chapters" / "00_setting.ipynb").read_text()
+    assert "`n_samples` | `128`" in text and "Rerun this chapter" in text

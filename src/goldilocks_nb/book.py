@@ -26,11 +26,15 @@ chapter" section gives the command and links to the chapter's figures and result
 from __future__ import annotations
 
 import argparse
+import contextlib
+import html
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -41,8 +45,8 @@ from .contract import ChapterParams, ParameterError
 from .results import atomic_write_text
 from .scorecard import render_scorecard
 
-__all__ = ["Profile", "check_profile", "execute_notebook", "load_profile", "main",
-           "notebook_names"]
+__all__ = ["CellProgress", "Profile", "check_profile", "execute_notebook", "load_profile",
+           "main", "notebook_names", "strip_ansi"]
 
 Profile = dict[str, Any]
 
@@ -236,14 +240,273 @@ def _decorate_for_book(path: Path, params: ChapterParams) -> None:
     nbformat.write(nb, path)
 
 
+#: ANSI escape sequences (colours, cursor moves) as IPython tracebacks and tqdm write them.
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>]")
+#: A Python warning as ``warnings.showwarning`` prints it: ``file:line: Category: message``.
+_WARNING_LINE = re.compile(r"^.*?:\d+: (?P<category>\w*Warning): (?P<message>.*)$")
+#: The right-hand text of a tqdm bar: ``4/10 [00:20<00:30, 1.23run/s]``.
+_TQDM_RIGHT = re.compile(r"^\d+(\.\d+)?\w?/\d+(\.\d+)?\w? \[")
+#: The left-hand text of a tqdm bar: ``training grid: 40%``.
+_TQDM_LEFT = re.compile(r"^.*?\d+%$")
+#: Warning categories not forwarded to the runner's terminal (library housekeeping).
+_QUIET_WARNINGS = ("DeprecationWarning", "PendingDeprecationWarning", "FutureWarning")
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without ANSI escape sequences (for a terminal that is not one, or a log)."""
+    return _ANSI.sub("", text)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, sec = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {sec:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+class CellProgress:
+    """What the runner's terminal shows while chapter ``name`` runs (issue 20).
+
+    The engine calls :meth:`cell_start` / :meth:`cell_complete` for each cell and streams
+    the notebook's stdout and stderr into :meth:`stream` files as the kernel produces them.
+    A cell that runs longer than ``long_cell`` seconds gets a progress line every ``every``
+    seconds: ``[book] <name>: cell i/n, <elapsed> elapsed | <latest line>``, where the
+    latest line is the last progress line the chapter printed (a ``tqdm`` bar with its
+    estimate of what remains, or a printed step), and a closing ``cell i/n done in ...``.
+    Python warnings the notebook shows (e.g. a ``CacheWarning`` naming a damaged cache
+    entry) are repeated here once each, except deprecation notices. On a terminal the
+    progress line is rewritten in place; otherwise each is a plain line, and no ANSI
+    colour or cursor codes are written.
+    """
+
+    def __init__(self, name: str, out: Any = None, *, every: float | None = None,
+                 long_cell: float = 10.0, tty: bool | None = None) -> None:
+        self.name, self.out = name, out if out is not None else sys.stdout
+        isatty = getattr(self.out, "isatty", None)
+        self.tty = bool(isatty and isatty()) if tty is None else tty
+        self.every = every if every is not None else (1.0 if self.tty else 30.0)
+        self.long_cell = long_cell
+        self._lock = threading.RLock()
+        self._cell: tuple[int, int, float] | None = None
+        self._latest = ""
+        self._pending = {"stdout": "", "stderr": ""}
+        self._warned: set[str] = set()
+        self._widget_desc: dict[str, str] = {}
+        self._open_line = False  # a tty progress line waits to be overwritten
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    # ---- lifecycle
+    def __enter__(self) -> CellProgress:
+        self._ticker = threading.Thread(target=self._tick_loop, daemon=True,
+                                        name=f"progress-{self.name}")
+        self._ticker.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(5)
+        with self._lock:
+            self._end_line()
+
+    # ---- engine callbacks
+    def cell_start(self, index: int, total: int, cell: Any) -> None:
+        with self._lock:
+            self._cell = (index, total, time.monotonic())
+            self._latest = ""
+
+    def cell_complete(self, index: int) -> None:
+        with self._lock:
+            if self._cell is None:
+                return
+            i, total, start = self._cell
+            elapsed = time.monotonic() - start
+            self._cell = None
+            if elapsed >= self.long_cell:
+                self._line(f"cell {i + 1}/{total} done in {_duration(elapsed)}")
+
+    def stream(self, name: str) -> _StreamSink:
+        """A write-only file for the notebook's ``stdout`` or ``stderr`` stream."""
+        return _StreamSink(self, name)
+
+    def feed(self, stream: str, text: str) -> None:
+        """Text the notebook printed on ``stream``, as it arrives."""
+        with self._lock:
+            text = self._pending[stream] + strip_ansi(text)
+            *done, rest = text.split("\n")
+            self._pending[stream] = rest[-4096:]
+            for line in done:
+                self._see(line, complete=True)
+            if rest:
+                self._see(rest, complete=False)
+
+    def widget_update(self, content: dict[str, Any]) -> None:
+        """A Jupyter widget's state update (a ``tqdm.auto`` bar in a kernel is an ``HBox``
+        of a description, a progress bar and a text like ``4/10 [00:20<00:30, 1.2run/s]``).
+        """
+        data = content.get("data") or {}
+        state = data.get("state") or {}
+        if data.get("method") != "update" or not isinstance(state, dict):
+            return
+        comm = str(content.get("comm_id", ""))
+        with self._lock:
+            for key in ("description", "value"):
+                value = state.get(key)
+                if not isinstance(value, str):
+                    continue
+                text = html.unescape(strip_ansi(re.sub(r"<[^>]+>", "", value)))
+                text = " ".join(text.replace("\u2007", " ").split())
+                if _TQDM_RIGHT.match(text):
+                    desc = self._widget_desc.get("latest", "")
+                    self._latest = (f"{desc} {text}" if desc else text)[:200]
+                elif _TQDM_LEFT.match(text):
+                    self._widget_desc["latest"] = text
+                    self._widget_desc[comm] = text
+
+    # ---- internals
+    def _see(self, line: str, complete: bool) -> None:
+        parts = [p.strip() for p in line.split("\r")]
+        last = next((p for p in reversed(parts) if p), "")
+        if not last:
+            return
+        m = _WARNING_LINE.match(last) if complete else None
+        if m:
+            if m["category"] not in _QUIET_WARNINGS and last not in self._warned:
+                self._warned.add(last)
+                self._line(f"{m['category']}: {m['message']}")
+            return
+        if last.startswith("warnings.warn("):  # the source line printed under a warning
+            return
+        self._latest = last[:200]
+
+    def _tick_loop(self) -> None:
+        # the first line when a cell passes long_cell seconds, then one every `every` s
+        last, shown = 0.0, None
+        while not self._stop.wait(min(self.every, 0.5)):
+            with self._lock:
+                if self._cell is None:
+                    continue
+                i, total, start = self._cell
+                now = time.monotonic()
+                elapsed = now - start
+                if elapsed < self.long_cell or (shown == start and now - last < self.every):
+                    continue
+                last, shown = now, start
+                text = f"cell {i + 1}/{total}, {_duration(elapsed)} elapsed"
+                if self._latest:
+                    text += f" | {self._latest}"
+                if self.tty:
+                    self.out.write(f"\r\x1b[K[book] {self.name}: {text}")
+                    self.out.flush()
+                    self._open_line = True
+                else:
+                    self._line(text)
+
+    def _end_line(self) -> None:
+        if self._open_line:
+            self.out.write("\n")
+            self._open_line = False
+
+    def _line(self, text: str) -> None:
+        self._end_line()
+        self.out.write(f"[book] {self.name}: {text}\n")
+        self.out.flush()
+
+
+class _StreamSink:
+    """File-like object papermill writes a notebook stream into (see :class:`CellProgress`)."""
+
+    def __init__(self, progress: CellProgress, name: str) -> None:
+        self.progress, self.name = progress, name
+
+    def write(self, text: str) -> int:
+        self.progress.feed(self.name, text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+_ENGINE = "goldilocks-book"
+
+
+def _register_engine() -> None:
+    """papermill's nbclient engine, telling a :class:`CellProgress` when cells start/end."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    if _ENGINE in papermill_engines._engines:
+        return
+
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.log import logger
+    from papermill.utils import merge_kwargs, remove_args
+
+    class BookClient(PapermillNotebookClient):
+        """Also shows ``tqdm.auto`` bars, which are Jupyter widgets in a kernel: their
+        updates come as comm messages, not as output."""
+
+        def process_message(self, msg, cell, cell_index):
+            progress = getattr(self, "book_progress", None)
+            if progress is not None and msg.get("msg_type") == "comm_msg":
+                progress.widget_update(msg.get("content", {}))
+            return super().process_message(msg, cell, cell_index)
+
+    class BookEngine(NBClientEngine):
+        @classmethod
+        def run_client(cls, nb_man, kernel_name, progress, log_output=False,
+                       stdout_file=None, stderr_file=None, start_timeout=60,
+                       execution_timeout=None, **kwargs):
+            # NBClientEngine.execute_managed_notebook (papermill 2.x), with BookClient
+            kwargs = remove_args(["input_path"], **kwargs)
+            safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
+            final_kwargs = merge_kwargs(
+                safe_kwargs,
+                timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
+                startup_timeout=start_timeout, kernel_name=kernel_name, log=logger,
+                log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file,
+            )
+            client = BookClient(nb_man, **final_kwargs)
+            client.book_progress = progress
+            return client.execute()
+
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, progress=None, **kwargs):
+            if progress is not None:
+                start, complete = nb_man.cell_start, nb_man.cell_complete
+                total = len(nb_man.nb.cells)
+
+                def cell_start(cell, cell_index=None, **kw):
+                    progress.cell_start(cell_index or 0, total, cell)
+                    return start(cell, cell_index, **kw)
+
+                def cell_complete(cell, cell_index=None, **kw):
+                    progress.cell_complete(cell_index or 0)
+                    return complete(cell, cell_index, **kw)
+
+                nb_man.cell_start, nb_man.cell_complete = cell_start, cell_complete
+                return cls.run_client(nb_man, kernel_name, progress, **kwargs)
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register(_ENGINE, BookEngine)
+
+
 def execute_notebook(root: Path, name: str, parameters: dict[str, Any], out: Path,
                      *, timeout: int = 3600, progress: bool = False,
-                     params: ChapterParams | None = None) -> float:
+                     params: ChapterParams | None = None, progress_out: Any = None,
+                     progress_every: float | None = None, long_cell: float = 10.0) -> float:
     """Run ``notebooks/<name>.ipynb`` with ``parameters`` into ``out``; return seconds.
 
     The run goes to a temporary file next to ``out`` that replaces ``out`` only on success.
     On failure the executed notebook (with the error) is kept at
-    ``<root>/_build/failed/<name>.ipynb`` and :class:`BookError` names the cell and that file.
+    ``<root>/_build/failed/<name>.ipynb`` and :class:`BookError` names the cell and that file
+    (without ANSI colour codes unless stderr is a terminal). With ``progress``, long cells,
+    the chapter's latest progress line and its warnings are shown on ``progress_out``
+    (default stdout) as :class:`CellProgress` describes.
     """
     import papermill as pm
 
@@ -253,24 +516,33 @@ def execute_notebook(root: Path, name: str, parameters: dict[str, Any], out: Pat
         stale.unlink(missing_ok=True)
     tmp = out.with_name(f".{out.stem}.running-{os.getpid()}.ipynb")
     start = time.perf_counter()
+    reporter = CellProgress(name, progress_out, every=progress_every, long_cell=long_cell)
+    extra: dict[str, Any] = {}
+    if progress:
+        _register_engine()
+        extra = dict(engine_name=_ENGINE, progress=reporter,
+                     stdout_file=reporter.stream("stdout"),
+                     stderr_file=reporter.stream("stderr"))
     try:
-        pm.execute_notebook(
-            str(src), str(tmp), parameters=parameters or None, kernel_name="python3",
-            cwd=str(root / "notebooks"), log_output=False, progress_bar=progress,
-            execution_timeout=timeout,
-        )
+        with reporter if progress else contextlib.nullcontext():
+            pm.execute_notebook(
+                str(src), str(tmp), parameters=parameters or None, kernel_name="python3",
+                cwd=str(root / "notebooks"), log_output=False, progress_bar=False,
+                execution_timeout=timeout, **extra,
+            )
     except pm.PapermillExecutionError as exc:
         kept = root / "_build" / "failed" / f"{name}.ipynb"
         kept.parent.mkdir(parents=True, exist_ok=True)
         if tmp.exists():
             tmp.replace(kept)
-        raise BookError(
+        message = (
             f"\nnotebook {name} failed in cell {exc.exec_count}:\n{exc.ename}: {exc.evalue}\n"
             f"{''.join(exc.traceback[-3:]) if exc.traceback else ''}\n"
             f"The executed notebook with the error is at {kept}.\n"
             f"(no book was built; rerun just this chapter with "
             f"`python -m goldilocks_nb.book execute --profile PROFILE {name}`)"
-        ) from None
+        )
+        raise BookError(message if sys.stderr.isatty() else strip_ansi(message)) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -371,7 +643,8 @@ def main(argv: list[str] | None = None) -> int:
         # nbval compares against fresh outputs.
         for name in args.notebooks or notebook_names(root):
             path = root / "notebooks" / f"{name}.ipynb"
-            print(f"[store] {name}: {execute_notebook(root, name, {}, path):.1f} s")
+            secs = execute_notebook(root, name, {}, path, progress=True)
+            print(f"[store] {name}: {secs:.1f} s", flush=True)
         return 0
     prof = load_profile(root, args.profile)
     if args.command == "scorecard":
@@ -380,6 +653,11 @@ def main(argv: list[str] | None = None) -> int:
         _write_scorecard(root, prof, _results_dir(root, checked[names[0]]))
         return 0
     overrides = _parse_overrides(getattr(args, "param", None))
+    if args.command in ("build", "execute") and os.environ.pop(ChapterParams.RESULTS_DIR_ENV,
+                                                                None):
+        # the profile's results_dir is where the book's pages and scorecard look
+        print(f"[book] note: ${ChapterParams.RESULTS_DIR_ENV} is ignored by the book runner "
+              "(the profile's results_dir is used)", flush=True)
     if args.command == "check":
         checked = check_profile(root, prof, args.notebooks or notebook_names(root), overrides)
         print(f"[book] {prof['path']}: {len(checked)} chapter(s) OK")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import types
 import typing
@@ -253,11 +254,43 @@ class ChapterParams:
                 raise ParameterError(f"{exc} (in {source})") from None
             raise
 
+    #: Plain values a parameter can hold; a global of one of these types that the chapter
+    #: does not declare is a parameter name it does not know (:meth:`from_namespace`).
+    _PLAIN_TYPES: ClassVar[tuple[type, ...]] = (bool, int, float, str, type(None), list, dict)
+    #: Names IPython puts in a notebook's globals (besides ``_``-names).
+    _IPYTHON_NAMES: ClassVar[frozenset[str]] = frozenset(
+        {"In", "Out", "exit", "quit", "get_ipython"})
+    #: Environment variable that, when set, replaces ``results_dir`` in
+    #: :meth:`from_namespace` (so ``nbval`` runs of the stored notebooks write elsewhere
+    #: than the checkout's ``results/``; the book runner does not pass it to its kernels).
+    RESULTS_DIR_ENV: ClassVar[str] = "GOLDILOCKS_RESULTS_DIR"
+
     @classmethod
     def from_namespace(cls: type[P], namespace: Mapping[str, Any]) -> P:
-        """Build from a notebook's globals: the declared names only (papermill has injected
-        its values there; the book runner already refused undeclared ones)."""
-        return cls(**{k: namespace[k] for k in cls.names() if k in namespace})
+        """Build from a notebook's globals, called right after the parameters cell.
+
+        The declared names are read (papermill has injected its values there). Every other
+        global holding a plain value (``int``, ``float``, ``str``, ``bool``, ``None``,
+        ``list``, ``dict``) whose name does not start with ``_`` and is not one of IPython's
+        (``In``, ``Out``, ``exit``, ``quit``, ``get_ipython``) is a parameter the chapter
+        does not declare, e.g. ``papermill -p dd 100`` for ``d``: a :class:`ParameterError`
+        names it and the declared ones (modules, classes and functions are not values and
+        are ignored). When ``$GOLDILOCKS_RESULTS_DIR`` is set, it replaces ``results_dir``.
+        """
+        known = set(cls.names())
+        unknown = [k for k, v in namespace.items()
+                   if k not in known and not k.startswith("_") and k not in cls._IPYTHON_NAMES
+                   and isinstance(v, cls._PLAIN_TYPES)]
+        if unknown:
+            raise ParameterError(
+                f"unknown parameter(s) {', '.join(map(repr, unknown))} in the notebook "
+                f"(papermill -p/-f, or a global set before this cell) for chapter "
+                f"{cls.notebook or cls.__name__}; declared: {', '.join(sorted(known))}")
+        values = {k: namespace[k] for k in cls.names() if k in namespace}
+        override = os.environ.get(cls.RESULTS_DIR_ENV)
+        if override:
+            values["results_dir"] = override
+        return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:
         """The parameters as plain values (lists for tuples), e.g. for result files."""

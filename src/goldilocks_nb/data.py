@@ -17,7 +17,14 @@ Accepted layouts in a root: torchvision's (``FashionMNIST/raw/*-ubyte[.gz]``,
 ``cifar-10-batches-py/``, ``cifar-10-python.tar.gz``), the four Fashion-MNIST IDX ``.gz``
 files in ``root/`` or ``root/fashion-mnist/``, and for CIFAR-10 an ImageFolder tree
 (``train/<class>/*.jpg``, ``test/<class>/*.jpg``) as a folder ``cifar10``/``cifar10-jpeg``
-or a ``cifar10-jpeg.tar.gz``/``cifar10.tar.gz`` of it. Sources are decoded once into an
+or a ``cifar10-jpeg.tar.gz``/``cifar10.tar.gz`` of it. When one root holds both, CIFAR-10's
+python batches win over the JPEG copy (folder, then ``.tar.gz``, then the ImageFolder folder,
+then its archive): the batches are the exact pixels the paper's code reads through
+torchvision, the JPEG copy is a lossy re-encoding; ``Dataset.source`` says which was read.
+The batches are pickles: they are read by a restricted unpickler that admits only what
+those files hold (numpy arrays and the helpers that rebuild them, dicts, lists, bytes, str,
+int) and refuses anything else with :class:`DamagedDataError` naming the file, before any
+of it runs. Sources are decoded once into an
 uncompressed ``.npz`` in the cache (``decoded/``), keyed by the sha256 of the source
 files and written through :func:`goldilocks_nb.results.cached`: an entry that is truncated,
 zeroed or otherwise damaged is reported with a warning naming it and decoded again.
@@ -41,6 +48,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -326,6 +334,57 @@ def _decode_fashion(files: dict[str, Path]) -> dict[str, np.ndarray]:
     return out
 
 
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """``_codecs.encode`` as protocol-2 pickles of ``bytes`` use it: latin-1 only."""
+    if encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"_codecs.encode with encoding {encoding!r}")
+    return text.encode("latin1")
+
+
+#: What a CIFAR-10 python batch may reference, by ``(module, name)``: numpy arrays, their
+#: dtypes and numpy scalars with the helpers that rebuild them (the module moved from
+#: ``numpy.core`` to ``numpy._core`` in NumPy 2), and ``_codecs.encode`` (restricted to
+#: latin-1) by which protocol-2 pickles written by Python 3 store ``bytes``. Dicts, lists,
+#: bytes, str and int need no global.
+_BATCH_GLOBALS: dict[tuple[str, str], Any] = {}
+for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+    _BATCH_GLOBALS[(_mod, "_reconstruct")] = np.ndarray.__reduce__(np.zeros(1))[0]
+    _BATCH_GLOBALS[(_mod, "scalar")] = np.uint8(0).__reduce__()[0]
+for _mod in ("numpy.core.numeric", "numpy._core.numeric"):
+    _BATCH_GLOBALS[(_mod, "_frombuffer")] = np.zeros(1).__reduce_ex__(5)[0]
+_BATCH_GLOBALS[("numpy", "ndarray")] = np.ndarray
+_BATCH_GLOBALS[("numpy", "dtype")] = np.dtype
+_BATCH_GLOBALS[("_codecs", "encode")] = _latin1_encode
+del _mod
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickler of CIFAR-10 python batches that resolves no global outside
+    :data:`_BATCH_GLOBALS` (so a crafted file cannot run code: every other class or
+    function, e.g. ``os.system`` in a ``__reduce__``, is refused before it is called)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _BATCH_GLOBALS[(module, name)]
+        except KeyError:
+            raise _ForbiddenGlobal(f"{module}.{name}") from None
+
+
+class _ForbiddenGlobal(pickle.UnpicklingError):
+    pass
+
+
+def _load_batch(data: bytes, where: str) -> Any:
+    """A CIFAR-10 python batch through :class:`_BatchUnpickler`; refusals name ``where``."""
+    try:
+        return _BatchUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except _ForbiddenGlobal as exc:
+        raise DamagedDataError(
+            where, f"is refused: it references {exc}, which a CIFAR-10 batch never holds "
+            "(only numpy arrays, lists, dicts, bytes, str and int); it was not loaded and "
+            "nothing in it was run (a damaged or tampered file)", CIFAR_REMEDY) from None
+
+
 def _cifar_from_batches(batches: dict[str, bytes], where: Path) -> dict[str, np.ndarray]:
     """Decode the six python batches; ``where`` (folder or archive) names them in errors."""
 
@@ -336,9 +395,11 @@ def _cifar_from_batches(batches: dict[str, bytes], where: Path) -> dict[str, np.
                 raise DamagedDataError(where, f"has no batch {n!r} (found: "
                                        f"{', '.join(sorted(batches)) or 'none'})", CIFAR_REMEDY)
             try:
-                d = pickle.loads(batches[n], encoding="bytes")
+                d = _load_batch(batches[n], f"{where} (batch {n})")
                 x = np.asarray(d[b"data"], dtype=np.uint8)
                 y = np.asarray(d[b"labels"], dtype=np.int64)
+            except DamagedDataError:
+                raise
             except Exception as exc:  # noqa: BLE001 - any failure: the batch is damaged
                 raise DamagedDataError(f"{where} (batch {n})", f"is not a readable CIFAR-10 "
                                        f"batch ({type(exc).__name__}: {exc})",

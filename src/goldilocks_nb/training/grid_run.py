@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -123,14 +124,82 @@ def _dask_client(address: Any, workers: int, timeout: float):
             f"dask_address must be a scheduler address like 'tcp://host:8786' or a "
             f"distributed.Client, got {address!r}"
         )
+    _probe_scheduler(address, timeout)
     try:
         return Client(address, timeout=f"{timeout}s"), True
     except (OSError, TimeoutError) as exc:
-        raise ConnectionError(
-            f"no Dask scheduler answers at {address!r} within {timeout:g} s "
+        raise ConnectionError(_no_scheduler(address, timeout, exc)) from exc
+
+
+def _no_scheduler(address: str, timeout: float, exc: BaseException) -> str:
+    return (f"no Dask scheduler answers at {address!r} within {timeout:g} s "
             f"({type(exc).__name__}: {exc}); start one (e.g. `dask scheduler`, or a "
-            "dask_jobqueue.SLURMCluster) or leave dask_address unset for a LocalCluster"
-        ) from exc
+            "dask_jobqueue.SLURMCluster) or leave dask_address unset for a LocalCluster")
+
+
+def _probe_scheduler(address: str, timeout: float) -> None:
+    """Check, within ``timeout`` seconds in all, that a Dask scheduler listens at ``address``.
+
+    ``distributed.Client`` waits without bound on an address that accepts the connection
+    but does not speak Dask's protocol (an HTTP server, a socket that never replies) or
+    reads its reply as a frame length (``MemoryError: Unable to allocate 3.07 EiB``). So,
+    for ``tcp://`` addresses: a TCP connection (refused or silent: "no Dask scheduler
+    answers"), then Dask's handshake and an ``identity`` request, whose reply must come
+    from a scheduler ("answered but is not a Dask scheduler" otherwise). The exchange runs
+    on its own event loop in a helper thread (a notebook's kernel already runs one).
+    """
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    scheme, loc = parse_address(address)
+    if scheme != "tcp":
+        return  # tls://, ucx:// ...: left to distributed's own connection timeout
+    host, port = parse_host_port(loc, 8786)
+    deadline = time.monotonic() + timeout
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise ConnectionError(_no_scheduler(address, timeout, exc)) from exc
+
+    outcome: dict[str, Any] = {}
+
+    def exchange() -> None:
+        import asyncio
+
+        from distributed.comm import connect
+
+        async def identity() -> Any:
+            left = max(deadline - time.monotonic(), 0.05)
+            comm = await connect(address, timeout=left)
+            try:
+                await comm.write({"op": "identity", "reply": True})
+                return await comm.read()
+            finally:
+                comm.abort()
+
+        try:
+            left = max(deadline - time.monotonic(), 0.05)
+            outcome["reply"] = asyncio.run(asyncio.wait_for(identity(), left))
+        except BaseException as exc:  # noqa: BLE001 - every failure is reported below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=exchange, name="dask-probe", daemon=True)
+    worker.start()
+    worker.join(max(deadline - time.monotonic(), 0) + 2.0)
+    reply, error = outcome.get("reply"), outcome.get("error")
+    if isinstance(reply, dict) and reply.get("type") == "Scheduler":
+        return
+    if worker.is_alive() or isinstance(error, TimeoutError):
+        why = f"no Dask handshake within {timeout:g} s"
+    elif error is not None:
+        why = f"its reply is not Dask's protocol ({type(error).__name__}: {str(error)[:200]})"
+    else:
+        why = f"it identifies as {str(reply)[:80]!r}"
+    raise ConnectionError(
+        f"{address!r} answered (it accepts TCP connections) but is not a Dask scheduler: "
+        f"{why}. Is this the scheduler's address and port (a `dask scheduler` prints "
+        "'Scheduler at: tcp://...:8786'; 8787 is its dashboard, a web page)?")
 
 
 def _available_ram() -> int | None:
@@ -365,7 +434,8 @@ def train_grid(
         dask_address: ``None`` (a LocalCluster for this call), a scheduler address
             ``"tcp://host:8786"``, or a ``distributed.Client``.
         dask_workers: worker processes of that LocalCluster.
-        dask_timeout: seconds to wait for a scheduler at ``dask_address``.
+        dask_timeout: seconds to wait for a scheduler at ``dask_address`` (bounds the
+            connection, Dask's handshake and the check that a scheduler answers).
         init_params: explicit unscaled ``theta_0`` per seed (instead of Kaiming).
         restart_from: per seed, parameters whose direction is kept and whose norm is set
             to that of the seed's Kaiming ``theta_0`` (Fig. 11 right,
@@ -380,7 +450,8 @@ def train_grid(
         GridTooLargeError: (a ``ValueError``) the grid's estimated memory or disk need
             (:func:`estimate_grid_need`) exceeds what this machine has; the message gives
             the numbers and what to change. Raised before any training.
-        ConnectionError: no Dask scheduler answers at ``dask_address``.
+        ConnectionError: no Dask scheduler answers at ``dask_address``, or something
+            answers there that is not a Dask scheduler (both within ``dask_timeout``).
 
     Warns:
         goldilocks_nb.training.store.StoreWarning: a stored run record or checkpoint was
