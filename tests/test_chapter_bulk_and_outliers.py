@@ -62,7 +62,7 @@ def _seed(clusters=None, widths=None, wr=1.2, sr=1.3):
     return {"cluster_counts": clusters or {4: 3, 8: 7, 12: 11},
             "width_counts": widths or {16: 3, 32: 3},
             "width_outlier_ratio": wr, "separation_bulk_ratio": sr,
-            "resolutions": {"a": 1.5, "b": 2.0}}
+            "separation_outlier_ratio": 1.5, "resolutions": {"a": 1.5, "b": 2.0}}
 
 
 def _c24(per_seed):
@@ -81,6 +81,7 @@ def test_c24_reproduced():
 def test_c24_partly_secondary():
     v = _c24({0: _seed(), 1: _seed(sr=3.5), 2: _seed()})
     assert v.verdict == "partly" and "seed 1" in v.why and "3.5" in v.why
+    assert "outlier mean 1.5x" in v.why
     v = _c24({s: _seed(wr=2.5) for s in (0, 1, 2)})
     assert v.verdict == "partly" and "across widths" in v.why
 
@@ -122,6 +123,11 @@ def test_c25_branches():
     assert v.verdict == "reproduced"
     assert v.values["summary"]["trained"]["median"] == pytest.approx(0.01 / 2.18)
     assert v.values["per_seed"]["2"]["trained longer"]["relative_barrier"] < 0
+    assert v.why == ""
+    growing = {s: {"trained": _line(barrier=0.0), "trained longer": _line(barrier=0.1)}
+               for s in (0, 1, 2)}
+    v = _c25(growing)
+    assert v.verdict == "reproduced" and "grows with training" in v.why
     # barrier normalised by the loss drop, not the (vanishing) endpoint loss
     tiny_ends = {s: {"trained": _line(1e-4, 2e-4, 0.001), "trained longer":
                      _line(1e-5, 1e-5, 0.001)} for s in (0, 1, 2)}
