@@ -1,15 +1,18 @@
-"""Chapter 05 module: parameter validation, verdict branches, notebook parameters cell."""
+"""Chapter 05 module: parameter validation, verdict branches, cache key, notebook cell."""
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import pytest
 
+from goldilocks_nb.chapters import bulk_and_outliers as ch
 from goldilocks_nb.chapters.bulk_and_outliers import Params, verdict_c24, verdict_c25
-from goldilocks_nb.contract import ParameterError
+from goldilocks_nb.contract import INCONCLUSIVE, ParameterError, paper_quote
 from notebook_cases import notebook_parameters
 
 NB = Path(__file__).resolve().parents[1] / "notebooks" / "05_bulk_and_outliers.ipynb"
+PAPER = Path("/work/shared/paper")
 
 
 def test_notebook_parameters_equal_defaults():
@@ -20,55 +23,141 @@ def test_notebook_parameters_equal_defaults():
 
 @pytest.mark.parametrize("name, value", [
     ("dataset", "mnist"), ("dataset", "gaussian"), ("n_samples", 5), ("pool", 3),
-    ("widths", [8]), ("widths", [12, 6]), ("width", 0), ("lr", 0.0), ("clusters", [4]),
-    ("clusters", [1, 3]), ("mixture_dim", 2), ("separations", [1.0, -1.0]),
-    ("min_gap", 1.0), ("slq_steps", 1), ("slq_sigma", 0.0), ("sgd_large_batch", 5),
-    ("sgd_large_batch", 1000), ("line_points", 2), ("line_extend", -0.1), ("alphas", [1.0]),
-    ("alphas", [0.0, 1.0]), ("count_tolerance", -1), ("bulk_ratio_tolerance", 0.5),
-    ("barrier_tolerance", 0.0), ("seed", -1), ("seed", 1.5), ("torch_threads", -1),
-    ("sgd_large_epochs", 0), ("slq_l1_tolerance", 0.0),
+    ("widths", [8]), ("widths", [12, 6]), ("real_widths", [6]), ("width", 0), ("lr", 0.0),
+    ("clusters", [4]), ("clusters", [1, 3]), ("clusters", [5, 3]), ("mixture_dim", 2),
+    ("separations", [1.0, -1.0]), ("min_gap", 1.0), ("min_resolution", 0.9),
+    ("slq_steps", 1), ("slq_sigma", 0.0), ("sgd_large_batch", 5), ("sgd_large_batch", 1000),
+    ("line_points", 2), ("line_extend", -0.1), ("alphas", [1.0]), ("alphas", [0.0, 1.0]),
+    ("count_tolerance", -1), ("bulk_ratio_tolerance", 0.5), ("barrier_tolerance", 0.0),
+    ("seeds", [0, 1]), ("seeds", [0, 0, 1]), ("seeds", [-1, 0, 1]), ("seeds", [0, 1.5, 2]),
+    ("torch_threads", -1), ("sgd_large_epochs", 0), ("slq_l1_tolerance", 0.0),
+    ("sgd_longer", 1), ("trained_fraction", 1.0), ("target_loss", 0.0),
+    ("width_clusters", 1),
 ])
 def test_bad_parameters_named(name, value):
     with pytest.raises(ParameterError, match=name):
         Params(**{name: value})
 
 
-def _c24(width_counts=(9, 9, 10), clusters=None, scales=(1.0, 1.5)):
-    return verdict_c24(list(width_counts), [0.1, 0.2, 0.3], 10,
-                       clusters or {4: 3, 8: 7}, list(scales), count_tolerance=1,
-                       bulk_ratio_tolerance=2.0)
+@pytest.mark.parametrize("name, value", [
+    ("widths", [6, 2000]), ("real_widths", [6, 2000]), ("width", 500),
+])
+def test_too_large_nets_refused_up_front_naming_the_parameter(name, value):
+    with pytest.raises(ParameterError, match=rf"'{name}'.*at most 12,000 weights") as err:
+        Params(**{name: value})
+    assert "slq_widths" in str(err.value)  # the chapter parameter for larger nets
+
+
+def test_quotes_are_the_papers_sentences():
+    text = " ".join((next(PAPER.glob("001_*.txt"))).read_text().split()) if PAPER.exists() \
+        else None
+    for fn in (verdict_c24, verdict_c25):
+        quote = paper_quote(fn)
+        assert "Sagun et al., abstract" in quote
+        if text is not None:
+            assert quote.split('" (')[0].strip('"') in text
+
+
+def _seed(clusters=None, widths=None, wr=1.2, sr=1.3):
+    return {"cluster_counts": clusters or {4: 3, 8: 7, 12: 11},
+            "width_counts": widths or {16: 3, 32: 3},
+            "width_outlier_ratio": wr, "separation_bulk_ratio": sr,
+            "separation_outlier_ratio": 1.5, "resolutions": {"a": 1.5, "b": 2.0}}
+
+
+def _c24(per_seed):
+    return verdict_c24(per_seed, width_clusters=4, count_tolerance=0, bulk_ratio_tolerance=2.0,
+                       min_gap=1.3, min_resolution=1.2, mixture_samples=480, seconds=50.0)
 
 
 def test_c24_reproduced():
-    v = _c24()
+    v = _c24({s: _seed() for s in (0, 1, 2)})
     assert v.verdict == "reproduced" and v.claim == "C24"
-    assert "4->3" in v.measured
+    assert v.values["seed_agreement"] == "3 of 3 seeds"
+    assert v.values["per_seed"]["1"]["cluster_counts"] == {"4": 3, "8": 7, "12": 11}
+    assert v.quote and "resolved" in v.definition and "1.2" in v.definition
 
 
-def test_c24_partly_real_data_off():
-    v = _c24(width_counts=(5, 5, 6))
-    assert v.verdict == "partly" and "real-data counts" in v.why
+def test_c24_partly_secondary():
+    v = _c24({0: _seed(), 1: _seed(sr=3.5), 2: _seed()})
+    assert v.verdict == "partly" and "seed 1" in v.why and "3.5" in v.why
+    assert "outlier mean 1.5x" in v.why
+    v = _c24({s: _seed(wr=2.5) for s in (0, 1, 2)})
+    assert v.verdict == "partly" and "across widths" in v.why
 
 
-def test_c24_partly_bulk_changes():
-    v = _c24(scales=(1.0, 3.0))
-    assert v.verdict == "partly" and "bulk scale ratio across separations 3" in v.why
+def test_c24_flips_between_seeds():
+    v = _c24({0: _seed(), 1: _seed(clusters={4: 3, 8: 2, 12: 11}), 2: _seed()})
+    assert v.verdict == "partly" and "flips between seeds" in v.why
+    assert "2 of 3 seeds" in v.why and "K=8: 2" in v.why
+    assert v.values["per_seed"]["1"]["core"] is False
 
 
-def test_c24_not_reproduced_width_spread():
-    v = _c24(width_counts=(2, 9, 10))
-    assert v.verdict == "not reproduced" and "count spread over widths 8" in v.why
+def test_c24_not_reproduced():
+    v = _c24({s: _seed(widths={16: 3, 32: 5}) for s in (0, 1, 2)})
+    assert v.verdict == "not reproduced" and "spread 2" in v.why
+    v = _c24({s: _seed(clusters={4: 1, 8: 1, 12: 1}) for s in (0, 1, 2)})
+    assert v.verdict == "not reproduced" and "K=12: 1" in v.why
 
 
-def test_c24_not_reproduced_clusters():
-    v = _c24(clusters={4: 3, 8: 0})
-    assert v.verdict == "not reproduced" and "K=8: 0" in v.why
+def test_c24_inconclusive_when_an_edge_is_not_resolved():
+    v = _c24({0: _seed(), 1: _seed(clusters={4: 3, 8: None, 12: 11}), 2: _seed()})
+    assert v.verdict == INCONCLUSIVE
+    assert "seed 1 K=8" in v.why
+    assert "mixture_samples = 1920" in v.needed and "200 s" in v.needed
+    assert v.values["per_seed"]["1"]["cluster_counts"]["8"] is None
+
+
+def _line(small=0.1, large=0.12, barrier=0.01, init=2.3):
+    return {"small_loss": small, "large_loss": large, "barrier": barrier, "init_loss": init}
+
+
+def _c25(lines):
+    return verdict_c25(lines, barrier_tolerance=0.05, trained_fraction=0.5,
+                       sgd_epochs=(30, 600), seconds=20.0)
 
 
 def test_c25_branches():
-    assert verdict_c25(0.1, 0.12, 0.005, 2.3, barrier_tolerance=0.1).verdict == "reproduced"
-    v = verdict_c25(0.1, 0.12, 0.1, 2.3, barrier_tolerance=0.1)
-    assert v.verdict == "partly" and "0.833" in v.why
-    v = verdict_c25(0.1, 0.12, 2.0, 2.3, barrier_tolerance=0.1)
-    assert v.verdict == "not reproduced" and "2.12" in v.why
-    assert verdict_c25(0.1, 0.12, -0.01, 2.3, barrier_tolerance=0.1).verdict == "reproduced"
+    good = {s: {"trained": _line(), "trained longer": _line(barrier=-0.01)} for s in (0, 1, 2)}
+    v = _c25(good)
+    assert v.verdict == "reproduced"
+    assert v.values["summary"]["trained"]["median"] == pytest.approx(0.01 / 2.18)
+    assert v.values["per_seed"]["2"]["trained longer"]["relative_barrier"] < 0
+    assert v.why == ""
+    growing = {s: {"trained": _line(barrier=0.0), "trained longer": _line(barrier=0.1)}
+               for s in (0, 1, 2)}
+    v = _c25(growing)
+    assert v.verdict == "reproduced" and "grows with training" in v.why
+    # barrier normalised by the loss drop, not the (vanishing) endpoint loss
+    tiny_ends = {s: {"trained": _line(1e-4, 2e-4, 0.001), "trained longer":
+                     _line(1e-5, 1e-5, 0.001)} for s in (0, 1, 2)}
+    assert _c25(tiny_ends).verdict == "reproduced"
+    flip = {**good, 1: {"trained": _line(), "trained longer": _line(barrier=0.3)}}
+    v = _c25(flip)
+    assert v.verdict == "partly" and "flips" in v.why and "seed 1 trained longer: 0.14" in v.why
+    assert v.values["seed_agreement"]["trained longer"] == "2 of 3 seeds"
+    bad = {s: {"trained": _line(barrier=0.5), "trained longer": _line(barrier=0.4)}
+           for s in (0, 1, 2)}
+    assert _c25(bad).verdict == "not reproduced"
+    untrained = {**good, 2: {"trained": _line(small=1.5), "trained longer": _line()}}
+    v = _c25(untrained)
+    assert v.verdict == INCONCLUSIVE and "seed 2 trained" in v.why
+    assert "sgd_epochs = 120" in v.needed and "80 s" in v.needed
+
+
+def test_moved_results_folder_is_not_recomputed(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"x": [1.0, 2.0]}
+
+    a = Params(results_dir=str(tmp_path / "a"), profile="one")
+    first = ch.computed(a, "probe", compute, tmp_path / "a" / "cache")
+    shutil.copytree(tmp_path / "a", tmp_path / "moved" / "b")
+    b = Params(results_dir=str(tmp_path / "moved" / "b"), profile="other", device="cpu")
+    again = ch.computed(b, "probe", compute, tmp_path / "moved" / "b" / "cache")
+    assert again == first and len(calls) == 1
+    changed = Params(results_dir=str(tmp_path / "moved" / "b"), target_loss=0.2)
+    ch.computed(changed, "probe", compute, tmp_path / "moved" / "b" / "cache")
+    assert len(calls) == 2  # a parameter that changes the result does recompute

@@ -15,6 +15,7 @@ from goldilocks_nb.spectrum import (
     exact_hessian_spectrum,
     hessian_operator,
     lanczos_tridiagonal,
+    outlier_edge,
     positive_curvature_of,
     slq_nodes,
 )
@@ -116,3 +117,55 @@ def test_broadened_density_errors():
         broadened_density(np.ones(3), None, np.linspace(0, 1, 5), 0.0)
     with pytest.raises(ValueError, match="weights"):
         broadened_density(np.ones(3), np.ones(2), np.linspace(0, 1, 5), 0.1)
+
+
+def test_outlier_edge_resolved_on_a_planted_gap():
+    rng = np.random.default_rng(1)
+    bulk = np.sort(rng.uniform(0.1, 1.0, 400))[::-1]
+    spec = np.concatenate([[10.0, 9.0, 8.0], bulk])
+    e = outlier_edge(spec, max_outliers=9, min_gap=1.3, min_resolution=1.2)
+    ratios = spec[:10] / spec[1:11]  # independent: ratios by hand
+    assert e.position == 3 and e.count == 3 and e.resolved
+    assert e.gap == pytest.approx(8.0 / bulk[0])
+    assert e.bulk_gap == pytest.approx(ratios[3:].max())
+    assert e.resolution == pytest.approx(e.gap / e.bulk_gap)
+    assert e.bulk_edge == pytest.approx(bulk[0])
+
+
+def test_outlier_edge_unresolved_gives_no_count():
+    smooth = 1.0 / np.arange(1, 200) ** 0.5  # ratios decay smoothly from sqrt(2)
+    e = outlier_edge(smooth, max_outliers=5, min_gap=1.3, min_resolution=1.2)
+    assert e.position == 1 and not e.resolved and e.count is None
+    assert e.resolution == pytest.approx(np.sqrt(2) / np.sqrt(3 / 2))
+    # a large edge gap that the bulk matches is not resolved either
+    spec = np.array([8.0, 4.0, 3.9, 1.9, 1.8, 1.7, 1.6, 1.5])  # g_3 (bulk side) > g_1
+    e = outlier_edge(spec, max_outliers=2, min_gap=1.3, min_resolution=1.2)
+    assert e.position == 1 and e.gap == 2.0 and e.bulk_gap == pytest.approx(3.9 / 1.9)
+    assert not e.resolved
+
+
+def test_outlier_edge_errors():
+    with pytest.raises(ValueError, match="max_outliers"):
+        outlier_edge(np.ones(5), max_outliers=0, min_gap=1.3, min_resolution=1.2)
+    with pytest.raises(ValueError, match="min_gap"):
+        outlier_edge(np.ones(5), max_outliers=2, min_gap=1.0, min_resolution=1.2)
+    with pytest.raises(ValueError, match="min_resolution"):
+        outlier_edge(np.ones(5), max_outliers=2, min_gap=1.3, min_resolution=0.5)
+    with pytest.raises(ValueError, match="at least"):
+        outlier_edge(np.ones(4), max_outliers=3, min_gap=1.3, min_resolution=1.2)
+    with pytest.raises(ValueError, match="positive"):
+        outlier_edge(np.array([3.0, 2.0, 1.0, 0.0, -1.0]), max_outliers=2, min_gap=1.3,
+                     min_resolution=1.2)
+
+
+def test_spectrum_case_trains_to_the_target_loss():
+    from goldilocks_nb.chapters.bulk_and_outliers import spectrum_case
+
+    X, y = cluster_mixture(60, 3, 8, separation=3.0, seed=0)
+    r = spectrum_case(X, y, 3, 6, target_loss=0.5, max_steps=500, lr=0.2, seed=0,
+                      min_gap=1.3, min_resolution=1.2, max_outliers=9)
+    assert r["loss"] <= 0.5 and 0 < r["steps"] < 500
+    assert r["P"] == 8 * 6 + 36 + 18 and r["eigenvalues"].size == r["P"]
+    capped = spectrum_case(X, y, 3, 6, target_loss=1e-9, max_steps=3, lr=0.2, seed=0,
+                           min_gap=1.3, min_resolution=1.2, max_outliers=9)
+    assert capped["steps"] == 3 and capped["loss"] > 1e-9

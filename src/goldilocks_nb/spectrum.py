@@ -10,6 +10,9 @@ measures both pictures on top of the curvature engine's Hessian-vector products
   Hessian assembled column block by column block from Hessian-vector products.
 * :func:`count_outliers`: the stated outlier rule (largest eigenvalue ratio among the top
   eigenvalues, accepted when it exceeds ``min_gap``).
+* :func:`outlier_edge`: the same edge (largest ratio gap among the top ``M``) with its
+  resolution, the gap against the largest gap on the bulk side of it; a count is
+  reported only where the edge is resolved (chapter 05).
 * :func:`lanczos_tridiagonal`, :func:`slq_nodes`, :func:`broadened_density`: the spectral
   density of a large Hessian by stochastic Lanczos quadrature (Ghorbani et al. 2019,
   PyHessian), the same broadening applied to an exact spectrum for validation.
@@ -28,6 +31,7 @@ from .curvature import hessian_matmat
 from .functional import Params
 
 __all__ = [
+    "OutlierEdge",
     "OutlierSplit",
     "broadened_density",
     "count_outliers",
@@ -35,6 +39,7 @@ __all__ = [
     "exact_hessian_spectrum",
     "hessian_operator",
     "lanczos_tridiagonal",
+    "outlier_edge",
     "positive_curvature_of",
     "slq_nodes",
 ]
@@ -164,6 +169,73 @@ def count_outliers(eigenvalues: np.ndarray, *, max_outliers: int, min_gap: float
     if gap >= min_gap:
         return OutlierSplit(m, float(lam[m]), gap, m, float(min_gap))
     return OutlierSplit(0, float(lam[0]), gap, m, float(min_gap))
+
+
+@dataclass(frozen=True)
+class OutlierEdge:
+    """The outcome of :func:`outlier_edge`.
+
+    Attributes:
+        position: ``m``, the rank of the largest ratio gap among ``m = 1 .. max_outliers``.
+        gap: ``lambda_m / lambda_{m+1}`` at that ``m``.
+        bulk_gap: the largest ratio ``lambda_j / lambda_{j+1}`` on the bulk side,
+            ``j = m + 1 .. max_outliers + 1``.
+        resolution: ``gap / bulk_gap`` (how far the counted edge stands out of the gaps in
+            the bulk).
+        resolved: ``gap >= min_gap`` and ``resolution >= min_resolution``.
+        count: ``m`` when resolved, else ``None`` (no count is read off an unresolved edge).
+        bulk_edge: ``lambda_{m+1}``.
+    """
+
+    position: int
+    gap: float
+    bulk_gap: float
+    resolution: float
+    resolved: bool
+    count: int | None
+    bulk_edge: float
+
+
+def outlier_edge(eigenvalues: np.ndarray, *, max_outliers: int, min_gap: float,
+                 min_resolution: float) -> OutlierEdge:
+    """The outlier edge of a spectrum and whether the spectrum resolves it.
+
+    Rule: sort ``lambda_1 >= lambda_2 >= ...``; the edge is the ``m`` in
+    ``1 .. max_outliers`` with the largest ratio ``g_m = lambda_m / lambda_{m+1}``. It is
+    *resolved* when ``g_m >= min_gap`` and ``g_m`` exceeds every ratio on the bulk side,
+    ``g_j`` for ``j = m + 1 .. max_outliers + 1``, by the factor ``min_resolution``; then the
+    top ``m`` eigenvalues are the outliers (``count = m``). Otherwise the top of the
+    spectrum decays into the bulk without a gap that this spectrum can tell from the
+    bulk's own spacing, and no count is given. Unlike :func:`count_outliers` there is no
+    fallback count of 0: an unresolved edge is reported as such.
+
+    Raises:
+        ValueError: ``max_outliers < 1``, ``min_gap <= 1``, ``min_resolution < 1``, fewer
+            than ``max_outliers + 2`` eigenvalues, or a non-positive ``lambda_j`` among the
+            top ``max_outliers + 2`` (ratios undefined).
+    """
+    lam = np.sort(np.asarray(eigenvalues, dtype=np.float64))[::-1]
+    if isinstance(max_outliers, bool) or int(max_outliers) != max_outliers or max_outliers < 1:
+        raise ValueError(f"max_outliers must be an integer >= 1, got {max_outliers!r}")
+    if not min_gap > 1.0:
+        raise ValueError(f"min_gap must be > 1, got {min_gap!r}")
+    if not min_resolution >= 1.0:
+        raise ValueError(f"min_resolution must be >= 1, got {min_resolution!r}")
+    M = int(max_outliers)
+    if lam.size < M + 2:
+        raise ValueError(f"need at least max_outliers + 2 = {M + 2} eigenvalues, got {lam.size}")
+    top = lam[: M + 2]
+    if not np.all(top > 0):
+        raise ValueError(f"the top max_outliers + 2 = {M + 2} eigenvalues must be positive to "
+                         f"form ratio gaps; the smallest of them is {top.min():.3g}")
+    ratios = top[:-1] / top[1:]  # g_1 .. g_{M+1}
+    m = int(np.argmax(ratios[:M])) + 1
+    gap = float(ratios[m - 1])
+    bulk_gap = float(ratios[m:].max())
+    resolution = gap / bulk_gap
+    resolved = bool(gap >= min_gap and resolution >= min_resolution)
+    return OutlierEdge(m, gap, bulk_gap, resolution, resolved, m if resolved else None,
+                       float(lam[m]))
 
 
 # --------------------------------------------------------------------------- SLQ
