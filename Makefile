@@ -7,6 +7,11 @@ PYTHON  ?= python3
 VENV    ?= .venv
 PROFILE ?= default
 PY      := $(VENV)/bin/python
+# pytest-xdist workers for the test targets (one per core; `make test PYTEST_WORKERS=0` runs
+# in one process). Notebooks are distributed whole (--dist loadfile): a notebook's cells run
+# in order in one kernel.
+PYTEST_WORKERS ?= auto
+XDIST   := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 STAMP   := $(VENV)/.installed
 
 .DELETE_ON_ERROR:
@@ -29,14 +34,14 @@ book: $(STAMP)
 test: unit nbval
 
 unit: $(STAMP)
-	$(PY) -m pytest tests -q -m "not browser"
+	$(PY) -m pytest tests -q -m "not browser" $(XDIST)
 
 # The stored notebooks run with their smoke parameters; GOLDILOCKS_RESULTS_DIR sends what
 # they write (claims, figures, cache) to a fresh temporary folder, never the checkout's
 # results/ (tests never write into book/, results/ or _build/; every run recomputes).
 nbval: $(STAMP)
 	@tmp=$$(mktemp -d) && GOLDILOCKS_RESULTS_DIR=$$tmp/smoke \
-	  $(PY) -m pytest --nbval-lax --nbval-current-env notebooks -q; \
+	  $(PY) -m pytest --nbval-lax --nbval-current-env notebooks -q $(XDIST); \
 	  status=$$?; rm -rf $$tmp; exit $$status
 
 # The stored outputs must hold on other CPUs and BLAS code paths too: these settings make
@@ -48,7 +53,7 @@ nbval-portable: $(STAMP)
 	  echo "[nbval] $$setting"; \
 	  tmp=$$(mktemp -d); \
 	  env $$setting GOLDILOCKS_RESULTS_DIR=$$tmp/smoke \
-	    $(PY) -m pytest --nbval-lax --nbval-current-env notebooks -q; \
+	    $(PY) -m pytest --nbval-lax --nbval-current-env notebooks -q $(XDIST); \
 	  status=$$?; rm -rf $$tmp; [ $$status -eq 0 ] || exit $$status; \
 	done
 

@@ -14,7 +14,9 @@ Tests never write into the checkout's ``book/``, ``results/`` or ``_build/`` (th
 book; issue 20): a session-wide fixture lists every file and folder there (path, size,
 mtime) when the session starts and again at its end; any difference fails the session
 (non-zero exit status) with the paths that changed. Tests use ``tmp_path`` or a copy of
-the repository instead.
+the repository instead. The listing is taken by the process that owns the session (with
+pytest-xdist: the controller, before any worker starts, and after all have finished), so
+the guard holds for ``make test``'s parallel runs too.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 #: The checkout's output folders that no test may change.
 GUARDED = ("book", "results", "_build")
-_CHANGED = pytest.StashKey[list]()
+_BEFORE = pytest.StashKey[dict]()
 
 
 def pytest_configure(config):
@@ -81,16 +83,22 @@ def listing_changes(before: dict, after: dict) -> list[str]:
     return lines
 
 
-@pytest.fixture(scope="session", autouse=True)
-def checkout_outputs_untouched(request):
-    """Snapshot ``book/``, ``results/``, ``_build/`` now; compare when the session ends."""
-    before = outputs_listing()
-    yield
-    request.config.stash[_CHANGED] = listing_changes(before, outputs_listing())
+def _is_xdist_worker(config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_sessionstart(session):
+    """Snapshot ``book/``, ``results/``, ``_build/`` (in the process owning the session)."""
+    if not _is_xdist_worker(session.config):
+        session.config.stash[_BEFORE] = outputs_listing()
 
 
 def pytest_sessionfinish(session, exitstatus):
-    changed = session.config.stash.get(_CHANGED, [])
+    """Compare with the snapshot; a change fails the session, naming the paths."""
+    before = session.config.stash.get(_BEFORE, None)
+    if before is None:
+        return
+    changed = listing_changes(before, outputs_listing())
     if not changed:
         return
     text = (f"tests changed the checkout's {', '.join(f'{g}/' for g in GUARDED)} "

@@ -557,9 +557,10 @@ def test_dask_probe_accepts_a_real_scheduler():
 # --------------------------------------------------------------------------- test hygiene
 
 
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
 @pytest.mark.parametrize("writes", ["book/scorecard.md", "results/smoke/claims/C1.json",
                                     "_build/html/index.html", None])
-def test_a_test_session_that_writes_into_the_checkout_fails(tmp_path, writes):
+def test_a_test_session_that_writes_into_the_checkout_fails(tmp_path, writes, workers):
     """Issue 20 item 7: the guard of tests/conftest.py, on a miniature checkout whose
     book/, results/ and _build/ already exist: a session whose test writes into one of
     them ends with a non-zero status naming the path; one that writes to tmp_path passes."""
@@ -584,7 +585,7 @@ def test_a_test_session_that_writes_into_the_checkout_fails(tmp_path, writes):
         "    path.parent.mkdir(parents=True, exist_ok=True)\n"
         "    path.write_text('written by a test')\n")
     (repo / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "tests"], cwd=repo,
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "tests", *workers], cwd=repo,
                           capture_output=True, text=True, timeout=120)
     if writes is None:
         assert done.returncode == 0, done.stdout[-2000:]
