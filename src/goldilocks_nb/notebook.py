@@ -17,6 +17,7 @@ import torch
 from .results import ResultsDir
 
 __all__ = [
+    "DTYPES",
     "log_grid",
     "output_dirs",
     "resolve_device",
@@ -24,7 +25,8 @@ __all__ = [
     "setup",
 ]
 
-_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+#: The floating-point types a chapter or the training engine accepts, by name (one home).
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -39,9 +41,9 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 def resolve_dtype(name: str) -> torch.dtype:
     """``"float64"`` or ``"float32"`` -> the torch dtype."""
-    if name not in _DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {name!r}")
-    return _DTYPES[name]
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {name!r}")
+    return DTYPES[name]
 
 
 def setup(seed: int, *, deterministic: bool = True) -> None:

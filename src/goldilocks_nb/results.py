@@ -49,6 +49,7 @@ __all__ = [
     "environment",
     "load_claims",
     "params_key",
+    "tensor_digest",
     "read_entry",
     "record_claim",
     "remove_orphans",
@@ -226,6 +227,17 @@ def _jsonable(value: Any) -> Any:
 def _key_text(name: str, params: Mapping[str, Any], version: str) -> str:
     return json.dumps({"name": name, "params": _jsonable(params), "version": version},
                       sort_keys=True)
+
+
+def tensor_digest(*tensors: Any) -> str:
+    """sha256 of tensors or arrays: dtype, shape and bytes of each, in order (the one digest
+    behind the training store's keys)."""
+    h = hashlib.sha256()
+    for t in tensors:
+        arr = np.ascontiguousarray(t.detach().cpu().numpy() if hasattr(t, "detach") else t)
+        h.update(str((arr.dtype.str, arr.shape)).encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
 
 
 def params_key(params: Mapping[str, Any], version: str = "1") -> str:

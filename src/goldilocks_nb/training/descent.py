@@ -202,8 +202,17 @@ def gradient_descent(
 
 
 def effective_learning_rate(eta0: float, alpha: float, degree: int) -> float:
-    """Section 5's rate for an ``alpha``-scaled net of degree ``L``: ``eta0 * alpha^(2-L)``."""
-    return _check_rate(eta0) * check_alpha(alpha) ** (2 - int(degree))
+    """Section 5's rate for an ``alpha``-scaled net of degree ``L``: ``eta0 * alpha^(2-L)``.
+
+    The one home of this formula (the training grid uses it too). A rate too large for a
+    float (``alpha`` tiny, ``L`` large) is ``inf``: such a run diverges at its first step,
+    which the grid records as divergence.
+    """
+    eta0, alpha = _check_rate(eta0), check_alpha(alpha)
+    try:
+        return eta0 * alpha ** (2 - int(degree))
+    except OverflowError:
+        return math.inf
 
 
 def trajectory_equivalence(

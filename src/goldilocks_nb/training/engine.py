@@ -20,7 +20,6 @@ chunk resumes from its last checkpoint (see :mod:`.store`).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +29,7 @@ from torch.func import functional_call, grad, vmap
 
 from ..curvature import top_eigenpairs
 from ..notebook import resolve_device
+from ..results import tensor_digest
 from . import metrics
 from .grid import Problem, RunConfig, unflatten_batch
 from .rules import random_labels, update_objective
@@ -261,13 +261,6 @@ def _finite_runs(loss: torch.Tensor, theta: dict[str, torch.Tensor]) -> list[boo
     return exact.tolist()
 
 
-def _digest(*tensors: torch.Tensor) -> str:
-    h = hashlib.sha256()
-    for t in tensors:
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
 def _log(problem, items, t, theta, theta_start, gflat, loss, z, labels, lr, finite, regular,
          model, X, y, X_test, y_test, test_logits, sharp_now, sharp_cache) -> None:
     """Append one row per run that logs at step ``t`` (all when ``regular``, else diverging)."""
@@ -298,7 +291,7 @@ def _log(problem, items, t, theta, theta_start, gflat, loss, z, labels, lr, fini
         sharp = nan
         if sharp_now and finite[r]:
             run_labels = yy if yy.ndim == 1 else yy[r]
-            key = _digest(theta[r], run_labels)
+            key = tensor_digest(theta[r], run_labels)
             if key not in sharp_cache:
                 params = unflatten_batch(theta[r], problem.shapes)
                 vals, _ = top_eigenpairs(model, params, X, run_labels, k=1, temperature=T,

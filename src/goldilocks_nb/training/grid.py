@@ -31,6 +31,9 @@ from torch.func import functional_call
 
 from ..functional import Params, check_temperature, flatten_params, get_params
 from ..models import kaiming_normal_init
+from ..notebook import DTYPES
+from ..results import tensor_digest
+from .descent import effective_learning_rate
 from .rules import LABEL_MODES, RULES, restart_params
 
 __all__ = [
@@ -43,7 +46,7 @@ __all__ = [
 ]
 
 ENGINE_VERSION = "1"
-_DTYPES = {torch.float32: "float32", torch.float64: "float64"}
+_DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
 
 
 @dataclass(frozen=True)
@@ -112,13 +115,6 @@ def unflatten_batch(flat: torch.Tensor, shapes: dict[str, tuple[int, ...]]) -> P
         out[name] = flat[..., start : start + n].reshape(*lead, *shape)
         start += n
     return out
-
-
-def _digest(t: torch.Tensor) -> str:
-    arr = t.detach().cpu().contiguous().numpy()
-    h = hashlib.sha256(str((arr.dtype.str, arr.shape)).encode())
-    h.update(np.ascontiguousarray(arr).tobytes())
-    return h.hexdigest()
 
 
 def run_key(problem: Problem, alpha: float, eta0: float, seed_index: int) -> str:
@@ -242,14 +238,6 @@ def _initial_points(
     return out
 
 
-def _effective_rate(eta0: float, alpha: float, degree: int) -> float:
-    """Section 5's ``eta0 * alpha^(2 - L)`` (``inf`` when it overflows)."""
-    try:
-        return eta0 * alpha ** (2 - degree)
-    except OverflowError:
-        return math.inf
-
-
 def make_problem(
     model: nn.Module,
     train: Any,
@@ -305,7 +293,7 @@ def make_problem(
     sharp = sorted({_check_int("sharpness_steps", s, 0) for s in sharpness_steps})
     if sharp and sharp[-1] > steps:
         raise ValueError(f"sharpness_steps must lie in [0, steps={steps}], got {sharp[-1]}")
-    if dtype not in _DTYPES:
+    if dtype not in _DTYPE_NAMES:
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
     tol = float(sharpness_tol)
     if not math.isfinite(tol) or tol < 0:
@@ -362,9 +350,9 @@ def make_problem(
         "model": f"{type(model).__module__}.{type(model).__qualname__}",
         "structure": repr(model),
         "shapes": {n: list(s) for n, s in shapes.items()},
-        "train": [_digest(X), _digest(y)],
-        "test": None if X_test is None else [_digest(X_test), _digest(y_test)],
-        "theta0": [_digest(t) for t in theta0],
+        "train": [tensor_digest(X), tensor_digest(y)],
+        "test": None if X_test is None else [tensor_digest(X_test), tensor_digest(y_test)],
+        "theta0": [tensor_digest(t) for t in theta0],
         "degree": degree,
         "temperature": T.hex(),
         "steps": steps,
@@ -373,7 +361,7 @@ def make_problem(
         "log_every": log_every,
         "sharpness_steps": sharp,
         "sharpness_tol": tol.hex(),
-        "dtype": _DTYPES[dtype],
+        "dtype": _DTYPE_NAMES[dtype],
     }
     problem = Problem(
         model=model_copy,
@@ -409,7 +397,7 @@ def make_problem(
                         eta0=e,
                         seed=s,
                         seed_index=i,
-                        lr=_effective_rate(e, a, degree),
+                        lr=effective_learning_rate(e, a, degree),
                         key=run_key(problem, a, e, i),
                     )
                 )
