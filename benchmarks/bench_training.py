@@ -62,8 +62,12 @@ from goldilocks_nb.training import train_grid
 
 ModelFactory = Callable[[], nn.Module]
 
-# largest relative difference of final losses accepted as rounding, by dtype
-ROUNDING_RTOL = {torch.float32: 1e-5, torch.float64: 1e-10}
+# largest relative difference of final losses accepted as rounding, by dtype. GD carries
+# rounding differences along the trajectory and can amplify them: in float32 two orders of
+# the same sums (a vmapped batch, a grouped convolution, a loop) were measured 2.6e-5 apart
+# after 15 LeNet-5 steps at the default configurations, 2.5e-3 apart after 60 LeNet-300-100
+# steps at alpha = 0.5, eta0 = 0.05 (a loss spike at step 25); in float64 1e-15.
+ROUNDING_RTOL = {torch.float32: 1e-4, torch.float64: 1e-10}
 
 
 @dataclass
@@ -250,6 +254,37 @@ def step_flops(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
+def _gradients(make_model: ModelFactory, X: torch.Tensor, y: torch.Tensor, runs: int,
+               evals: int) -> None:
+    """``evals`` forward + backward passes of each of ``runs`` fresh models (no update)."""
+    for _ in range(runs):
+        model = make_model()
+        for _ in range(evals):
+            model.zero_grad(set_to_none=True)
+            F.cross_entropy(model(X), y).backward()
+
+
+def conv_times(fn: Callable[[], object], image_side: int = 32) -> dict[str, float]:
+    """Self CPU time [ms] of LeNet-5's convolution ops (forward + backward) in ``fn()``.
+
+    Split by layer from the input's side: ``conv1`` reads the ``image_side`` images,
+    ``conv2`` the pooled ``(image_side - 4) // 2`` maps (in a vmapped batch conv1 is one wide
+    convolution, conv2 one grouped convolution).
+    """
+    sides = {image_side: "conv1", (image_side - 4) // 2: "conv2"}
+    out = {"conv1": 0.0, "conv2": 0.0}
+    with torch.profiler.profile(record_shapes=True) as prof:
+        fn()
+    for ev in prof.key_averages(group_by_input_shape=True):
+        if "conv" not in ev.key:
+            continue
+        for shape in ev.input_shapes:
+            if len(shape) == 4 and shape[2] == shape[3] and shape[2] in sides:
+                out[sides[shape[2]]] += ev.self_cpu_time_total / 1e3
+                break
+    return out
+
+
 @dataclass
 class Comparison:
     """Wall times [s] and final losses of the three implementations on one model's grid."""
@@ -265,6 +300,7 @@ class Comparison:
     diff_authors: float
     diff_logged: float
     flops: int
+    convs: dict[str, dict[str, float]] | None = None
 
 
 def compare(label: str, name: str, train, test, alphas: Sequence[float],
@@ -293,10 +329,20 @@ def compare(label: str, name: str, train, test, alphas: Sequence[float],
     t_a, a = timed(lambda: authors_style_loop(make, X, y, Xt, yt, configs, steps, log_every),
                    device)
     flops = step_flops(build_model(name, seed=0, dtype=dtype).to(device), X, y)
+    convs = None
+    if name == "lenet-5" and device.type == "cpu":
+        # 2 gradient evaluations of all runs (the engine's 1-step grid evaluates 2), by layer
+        convs = {
+            "engine": conv_times(lambda: engine_runs(model, X, y, alphas, eta0s, 1,
+                                                     dtype=dtype, device=device),
+                                 int(X.shape[-1])),
+            "plain": conv_times(lambda: _gradients(make, X, y, len(configs), 2),
+                                int(X.shape[-1])),
+        }
     return Comparison(label, len(configs), steps, t_e, t_p, t_el, t_a,
                       max_relative_difference(p.final_loss, e.final_loss),
                       max_relative_difference(a.final_loss, e.final_loss),
-                      max_relative_difference(el.final_loss, e.final_loss), flops)
+                      max_relative_difference(el.final_loss, e.final_loss), flops, convs)
 
 
 def _floats(text: str) -> list[float]:
@@ -410,6 +456,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{c.flops / 1e9:.3f} GFLOP per step and run, engine achieves "
               f"{c.flops * evals / c.t_engine / 1e9:.1f} GFLOP/s "
               f"(torch.mm 2048x2048 float32: {rate_mm:.1f} GFLOP/s)")
+    for c in rows:
+        if c.convs:
+            e, p = c.convs["engine"], c.convs["plain"]
+            print(f"# {c.label}: convolutions (forward + backward, self CPU time of 2 gradient "
+                  f"evaluations of all {c.runs} runs, profiler): conv1 engine {e['conv1']:.0f} ms "
+                  f"(one wide convolution) vs plain {p['conv1']:.0f} ms, conv2 engine "
+                  f"{e['conv2']:.0f} ms (one grouped convolution) vs plain {p['conv2']:.0f} ms")
     if dask_line is not None:
         print(f"# Dask LocalCluster (2 workers x 1 thread) / in-process, LeNet-300-100: "
               f"{dask_line[0]} ({dask_line[1]})")
