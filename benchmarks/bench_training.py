@@ -25,8 +25,10 @@ The check: every run's final training loss agrees between the three to rounding
 
 Models: LeNet-300-100 on real Fashion-MNIST and LeNet-5 on real CIFAR-10 (class-balanced
 subsets). Also printed: the engine's achieved FLOP rate against the measured ``torch.mm``
-rate, an estimate (not a measurement) of the paper's grids on one H100, and, with
-``--dask``, a Dask ``LocalCluster`` against in-process. The machine's load average is
+rate, for LeNet-5 on the CPU the profiler's time of each convolution layer in the engine's
+batch (conv1 one wide convolution, conv2 one grouped convolution) and in the plain loop,
+an estimate (not a measurement) of the paper's grids on one H100, and, with ``--dask``, a
+Dask ``LocalCluster`` against in-process. The machine's load average is
 printed at the start and the end (other processes inflate every time; the ratios of one run
 are the point).
 
