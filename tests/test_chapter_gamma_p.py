@@ -207,3 +207,15 @@ def test_measure_c8_and_c10_on_small_parameters():
     assert ch.verdict_c8(c8["survey"], c8["checks"], c8["path"][-1]).verdict == "reproduced"
     c10 = ch.measure_c10(params)
     assert c10["rel_err"].max() < 1e-6
+
+
+def test_notebook_uses_only_exported_names_and_no_def():
+    import re
+
+    nb = json.loads(NOTEBOOK.read_text())
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    used = set(re.findall(r"\bch\.([A-Za-z_]\w*)", code))
+    assert used and used <= set(ch.__all__), used - set(ch.__all__)
+    assert "def " not in code and "warnings" not in code
+    lines = [ln for ln in code.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    assert len(lines) <= 150

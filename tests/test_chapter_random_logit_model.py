@@ -132,7 +132,8 @@ def test_c6_reproduced():
     true, pred = _curves(t, t * 1.05)
     v = ch.verdict_c6(ALPHA, true, pred, gap_tolerance=0.15, corr_threshold=0.9, d=50)
     assert v.verdict == "reproduced" and v.why == ""
-    assert "d=50, 3 seeds, 9 alphas" in v.measured
+    assert v.values["agreement_all"]["n"] == 9 and v.values["true"].shape == (3, 9)
+    assert v.quote.startswith('"we use Equation 8') and "0.15" in v.definition
 
 
 def test_c6_partly_reason_follows_numbers_overestimate():
@@ -142,6 +143,42 @@ def test_c6_partly_reason_follows_numbers_overestimate():
     assert v.verdict == "partly"
     assert "overestimates it at all 9 defined alphas" in v.why
     assert f"{v.values['agreement_all']['max_rel_gap']:.3f} is not below 0.15" in v.why
+
+
+def test_c6_per_seed_bands_share_and_gap_source():
+    t = np.linspace(6.0, 1.0, ALPHA.size)
+    true, pred = _curves(t, t + 1.0)
+    share = np.where(ALPHA < 10, 0.1, 0.9)
+    v = ch.verdict_c6(ALPHA, true, pred, gap_tolerance=0.15, corr_threshold=0.9, seeds=[4, 5, 6],
+                      gap_source="SOURCE", share=share)
+    assert set(v.values["per_seed"]) == {"4", "5", "6"}
+    assert all(d["shape"] and not d["close"] for d in v.values["per_seed"].values())
+    assert v.values["bands_overlap"] == {"n": 0, "of": 9}     # bands 0.02 wide, gap 1.0
+    assert v.values["agreement_many_samples"]["n"] == int((share < ch.C6_SHARE_MAX).sum())
+    assert "0 of 3 seeds" in v.why and v.why.endswith("SOURCE")
+    true, pred = _curves(t, t + 0.005)      # inside the bands
+    v = ch.verdict_c6(ALPHA, true, pred, gap_tolerance=0.15, corr_threshold=0.9)
+    assert v.values["bands_overlap"] == {"n": 9, "of": 9}
+
+
+def test_gap_source_names_the_largest_step():
+    a = np.array([0.1, 1.0, 10.0])
+    dec = {"eq8": np.array([6.0, 5.0, 4.0]), "eq7_measured_c": np.array([5.9, 4.9, 3.9]),
+           "no_cross": np.array([5.0, 4.0, 3.0]), "true": np.array([5.0, 4.0, np.nan])}
+    out = ch.gap_source({"alpha": a, "decomposition": dec})
+    assert "'measured residuals' (median -0.90)" in out and "not isotropic" in out
+
+
+def test_notebook_uses_only_exported_names_and_no_def():
+    import re
+
+    nb = json.loads(NOTEBOOK.read_text())
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    used = set(re.findall(r"\bch\.([A-Za-z_]\w*)", code))
+    assert used and used <= set(ch.__all__), used - set(ch.__all__)
+    assert "def " not in code and "warnings" not in code and "load_claims" not in code
+    lines = [ln for ln in code.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    assert len(lines) <= 150
 
 
 def test_c6_partly_reason_follows_numbers_underestimate_and_mixed():
