@@ -232,7 +232,10 @@ def _dim(hessian_mean, g_mean, seeds=2):
 def test_c7_reproduced():
     h, g = _dim([2, 3, 4, 5], [2.1, 3.1, 4.2, 5.3])
     v = ch.verdict_c7(D, [1.0], h, g)
-    assert v.verdict == "reproduced" and "Hessian PC 2.00 -> 3.00 -> 4.00 -> 5.00" in v.measured
+    assert v.verdict == "reproduced"
+    assert v.values["steps_up"] == {"Hessian alpha=1": 3, "G-term alpha=1": 3}
+    assert v.values["per_seed"]["increasing_every_step"] == {"0": True, "1": True}
+    assert v.quote.startswith('"according to Equation 8') and v.definition
 
 
 def test_c7_partly_names_the_flat_step():
@@ -345,7 +348,9 @@ def _corr(sign_ok: int):
 
 def test_c15_reproduced():
     v = ch.verdict_c15(_corr(6), 0.5, n_inits=100)
-    assert v.verdict == "reproduced" and "entropy-curvature +0.60" in v.measured
+    assert v.verdict == "reproduced"
+    assert v.values["correlations"]["entropy-curvature"]["rho"] == 0.6
+    assert v.quote.endswith("(Section 4, Fig. 6)") and "FIG6_EXPECTED" in v.definition
 
 
 def test_c15_partly_some_intervals_or_bound():
