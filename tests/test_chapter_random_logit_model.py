@@ -365,3 +365,14 @@ def test_c15_partly_some_intervals_or_bound():
 def test_c15_not_reproduced():
     v = ch.verdict_c15(_corr(2), 0.5, n_inits=100)
     assert v.verdict == "not reproduced" and v.why.count("rho") == 4
+
+
+def test_torch_threads_restores_the_setting():
+    import torch
+
+    before = torch.get_num_threads()
+    with ch.torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with ch.torch_threads(0):        # 0: leave torch's setting alone
+        assert torch.get_num_threads() == before
