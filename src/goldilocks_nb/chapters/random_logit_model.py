@@ -432,6 +432,7 @@ def verdict_c6(alpha: Sequence[float], true: np.ndarray, predicted: np.ndarray, 
     agree = (f"shape on {seed_agreement({k: v['shape'] for k, v in per_seed.items()})}, gap "
              f"below {gap_tolerance:g} on "
              f"{seed_agreement({k: v['close'] for k, v in per_seed.items()})}")
+    measured += f"; {agree}"
     common = dict(quote=paper_quote(verdict_c6), key=f"max gap {gap:.2f}, Pearson {r:.3f}",
                   definition=(f"'approximates very well': over every alpha where both curves "
                               f"are defined, the seed means differ by less than "
@@ -754,10 +755,11 @@ def verdict_c13(per_seed: Mapping[int, Mapping[str, float]], predicted_slope: fl
                   f"Eq. 9 with orthogonal c_k of equal norm); linear: R^2 >= {r2_min:g} of the "
                   "least-squares line of the gradient norm on ||Qhat - Q||; each on more than "
                   "half of the prior seeds")
-    common = dict(values=values, quote=paper_quote(verdict_c13), definition=definition,
-                  key=f"slope ratio {np.median([1 + r for r in rel.values()]):.2f}, R^2 {r2:.2f}")
     agree = (f"slope on {seed_agreement(slope_ok)}, linear on {seed_agreement(linear)}, Eq. 9 "
              f"norm linear on {seed_agreement(eq9_linear)}")
+    measured += f"; {agree}"
+    common = dict(values=values, quote=paper_quote(verdict_c13), definition=definition,
+                  key=f"slope ratio {np.median([1 + r for r in rel.values()]):.2f}, R^2 {r2:.2f}")
     s_ok, lin, lin9 = _majority(slope_ok), _majority(linear), _majority(eq9_linear)
     if s_ok and lin:
         return Verdict("C13", "reproduced", measured, "", **common)
@@ -931,6 +933,7 @@ def verdict_c14(cos_unscaled: Mapping[int, float], cos_small: Mapping[int, float
     ok_a, ok_n = _majority(align), _majority(no_align)
     agree = f"aligned on {seed_agreement(align)}, not aligned at small alpha on " \
             f"{seed_agreement(no_align)}"
+    measured += f"; {agree}"
     if ok_a and ok_n:
         return Verdict("C14", "reproduced", measured, "", **common)
     att = {s: attenuation(cos_unscaled[s], *half_cos[s], n, cos_high) for s in seeds} \
