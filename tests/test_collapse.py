@@ -21,8 +21,7 @@ from goldilocks_nb.collapse import (
     two_class_separation,
 )
 from goldilocks_nb.curvature import positive_curvature, projected_hessian, random_subspace
-from goldilocks_nb.functional import flatten_params, get_params, loss, scale_params
-from goldilocks_nb.models import build_model
+from goldilocks_nb.functional import flatten_params, loss, scale_params
 from goldilocks_nb.statistics import monotonicity
 
 F64 = torch.float64
@@ -31,14 +30,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.script.*:FutureWarni
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    """A bias-free ReLU MLP 16 -> 8 -> 6 -> 3 (degree 3) on 12 random inputs."""
-    model = build_model("mlp", seed=0, input_shape=(16,), widths=[8, 6], num_classes=3,
-                        dtype=F64)
-    g = torch.Generator().manual_seed(0)
-    X = torch.randn(12, 16, generator=g, dtype=F64)
-    y = torch.arange(12) % 3
-    return model, get_params(model), X, y
+def tiny(tiny_net):
+    """The shared tiny network of ``conftest.tiny_net``."""
+    return tiny_net
 
 
 def test_gamma_survey_bounds_and_argmax():
@@ -157,3 +151,13 @@ def test_best_aligned_image():
         best_aligned_image(np.ones(5), X)
     with pytest.raises(ValueError, match="finite"):
         best_aligned_image(np.full(16, np.nan), X)
+
+
+def test_pre_collapse_scan_gives_nan_for_a_collapsed_g_term(tiny):
+    # at alpha = 1e4 (logits x 1e12) every softmax output is one-hot in float64: the G-term
+    # is exactly zero and its positive curvature undefined (NaN, not an exception)
+    model, params, X, y = tiny
+    P = sum(v.numel() for v in params.values())
+    R = random_subspace(P, 4, seed=0, dtype=F64)
+    (row,) = pre_collapse_scan(model, params, X, y, [1e4], R)
+    assert row["g_norm"] == 0.0 and math.isnan(row["g_pc"])

@@ -18,22 +18,16 @@ from goldilocks_nb.curvature import (
     random_subspace,
 )
 from goldilocks_nb.data import Dataset
-from goldilocks_nb.functional import flatten_params, get_params, logits, scale_params
-from goldilocks_nb.models import build_model
+from goldilocks_nb.functional import flatten_params, logits, scale_params
 
 F64 = torch.float64
 pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.script.*:FutureWarning")
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    """Bias-free ReLU MLP 16 -> 8 -> 6 -> 3 (degree 3), 30 inputs, balanced labels."""
-    model = build_model("mlp", seed=0, input_shape=(16,), widths=[8, 6], num_classes=3,
-                        dtype=F64)
-    g = torch.Generator().manual_seed(0)
-    X = torch.randn(30, 16, generator=g, dtype=F64)
-    y = torch.arange(30) % 3
-    return model, get_params(model), X, y
+def tiny(tiny_net):
+    """The shared tiny network of ``conftest.tiny_net``."""
+    return tiny_net
 
 
 def synthetic_jr(N=400, K=5, d=40, s_c=1.0, s_e=2.0, seed=0):

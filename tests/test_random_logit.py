@@ -15,8 +15,7 @@ from goldilocks_nb.curvature import (
     random_subspace,
 )
 from goldilocks_nb.curvature.gauss_newton import g_term
-from goldilocks_nb.functional import get_params, logits, scale_params
-from goldilocks_nb.models import build_model
+from goldilocks_nb.functional import logits, scale_params
 from goldilocks_nb.random_logit import (
     agreement,
     check_alphas,
@@ -35,14 +34,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.script.*:FutureWarni
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    """A bias-free ReLU MLP 16 -> 8 -> 6 -> 3 (degree 3) on 12 random inputs, J R with d = 5."""
-    model = build_model("mlp", seed=0, input_shape=(16,), widths=[8, 6], num_classes=3,
-                        dtype=F64)
-    g = torch.Generator().manual_seed(0)
-    X = torch.randn(12, 16, generator=g, dtype=F64)
-    y = torch.arange(12) % 3
-    theta = get_params(model)
+def tiny(tiny_net):
+    """The shared tiny network of ``conftest.tiny_net`` with ``J R`` (d = 5) and its logits."""
+    model, theta, X, y = tiny_net
     P = sum(v.numel() for v in theta.values())
     R = random_subspace(P, 5, seed=0)
     JR = projected_jacobian(model, theta, X, R)

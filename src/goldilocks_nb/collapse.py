@@ -304,12 +304,6 @@ def pre_collapse_scan(
     splits = rescaled_split(model, params, X, y, R, [(a, temperature) for a in alphas],
                             group_size=group_size)
 
-    def pc(M: torch.Tensor) -> float:
-        try:
-            return positive_curvature(M)
-        except ValueError:  # zero matrix (softmax one-hot in float64): undefined
-            return float("nan")
-
     out = []
     for a, (G, Ht) in zip(alphas, splits):
         p = torch.softmax(a**L * z / temperature, dim=1)
@@ -318,8 +312,9 @@ def pre_collapse_scan(
         out.append({
             "alpha": a,
             "entropies": H.cpu().numpy(),
-            "hessian_pc": pc(G + Ht),
-            "g_pc": pc(G),
+            # NaN (curvature.UNDEFINED) where the matrix is exactly zero: softmax one-hot
+            "hessian_pc": positive_curvature(G + Ht),
+            "g_pc": positive_curvature(G),
             "g_norm": float(torch.linalg.matrix_norm(G, ord=2)),
             "h_norm": float(torch.linalg.matrix_norm(Ht, ord=2)),
             "least_confident": mu,

@@ -238,7 +238,7 @@ def fit_line(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 
 def prior_sweep(model: nn.Module, params: Params, pool: Dataset, priors: np.ndarray, *,
-                subset_size: int, seed: int = 0,
+                subset_size: int, seed: int = 0, C: torch.Tensor | None = None,
                 progress: Callable = lambda it, **_: it) -> dict[str, np.ndarray]:
     """Figure 5b: the loss gradient on subsets drawn with class priors ``Q``.
 
@@ -247,9 +247,11 @@ def prior_sweep(model: nn.Module, params: Params, pool: Dataset, priors: np.ndar
     ``seed + i``); returns ``grad_norm``, ``dist`` (``||Qhat - Q||``), ``Q`` (empirical),
     ``Qhat`` and, from the full-pool class means ``C``, ``eq9_norm``
     ``||sum_k c_k (Qhat_k - Q_k)||`` (Eq. 9 with the measured, non-orthogonal ``c_k``).
+    ``C``: the pool's class means when already computed (:func:`class_mean_gradients`).
     """
     priors = np.asarray(priors, float)
-    C = class_mean_gradients(model, params, pool.X)
+    if C is None:
+        C = class_mean_gradients(model, params, pool.X)
     K = pool.num_classes
     out = {k: [] for k in ("grad_norm", "dist", "Q", "Qhat", "eq9_norm")}
     for i in progress(range(len(priors)), desc="priors"):

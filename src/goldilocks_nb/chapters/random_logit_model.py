@@ -9,18 +9,27 @@ function per claim, whose reason is built from the measured numbers.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from .. import random_logit as rl
-from ..contract import ChapterParams, Verdict
+from ..contract import (
+    ChapterParams,
+    Verdict,
+    inconclusive,
+    paper_quote,
+    record_verdict,
+    seed_agreement,
+)
 from ..data import DATASETS, Dataset, load_dataset, long_tail_prior
 from ..functional import get_params, logits
 from ..models import build_model, num_parameters
@@ -30,24 +39,45 @@ from ..statistics import monotone_increase
 
 __all__ = [
     "ALIGN_NAMES",
+    "attenuation",
     "BOUND_ROUNDING",
+    "C14_PAIR",
+    "C6_SHARE_MAX",
+    "C7_SPEARMAN_PARTLY",
     "CIFAR_DATASETS",
+    "DECOMPOSITION_STEPS",
     "DTYPES",
+    "EVIDENCE",
     "FASHION_DATASETS",
     "FIG6_EXPECTED",
+    "PAPER_PRIORS",
+    "PAPER_SUBSET",
     "Params",
+    "Results",
     "alignment_results",
     "assumption_results",
     "c6_table",
     "dimension_results",
     "figure3_results",
     "figure6_results",
+    "gap_source",
+    "judge",
     "lenet5",
     "lenet5_figure3",
     "lenet_300_100",
     "load_cifar",
     "load_data",
+    "plot_assumptions",
+    "plot_figure3",
+    "plot_figure3_right",
+    "plot_figure4_left",
+    "plot_figure5a",
+    "plot_figure5b",
+    "plot_figure6",
     "prior_results",
+    "record",
+    "run",
+    "torch_threads",
     "verdict_c13",
     "verdict_c14",
     "verdict_c15",
@@ -95,7 +125,9 @@ class Params(ChapterParams):
         lenet5_dtype: floating type of LeNet-5's passes (its results are kept in float64).
         lenet5_n_samples: balanced CIFAR-10 images for Figure 3 (right).
         lenet5_alpha_grid: Figure 3 (right)'s log grid of alpha.
-        n_priors: C13, class priors Q drawn uniformly from the simplex (paper: 2,000).
+        n_priors: C13, class priors Q drawn uniformly from the simplex (paper: 2,000), in all:
+            each of ``prior_seeds`` draws ``n_priors / len(prior_seeds)`` of them.
+        prior_seeds: C13, seeds of the prior draws and their subsets (>= 3 for a verdict).
         prior_pool: balanced CIFAR-10 pool: sigma_c^2 is estimated on it, subsets drawn from it.
         prior_subset_size: images per prior-Q subset (paper: 5,000); at most prior_pool / 10.
         slope_tolerance: C13, largest relative deviation of the fitted from the predicted slope.
@@ -133,13 +165,14 @@ class Params(ChapterParams):
     lenet5_dtype: str = "float32"
     lenet5_n_samples: int = 60
     lenet5_alpha_grid: list[float] = field(default_factory=lambda: [0.05, 20.0, 9])
-    n_priors: int = 12
+    n_priors: int = 24
+    prior_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     prior_pool: int = 500
     prior_subset_size: int = 50
     slope_tolerance: float = 0.25
     r2_min: float = 0.8
     align_n: int = 100
-    align_inits: list[int] = field(default_factory=lambda: [0, 1])
+    align_inits: list[int] = field(default_factory=lambda: [0, 1, 2])
     align_alphas: list[float] = field(default_factory=lambda: [1.0, 0.01])
     imbalances: list[float] = field(default_factory=lambda: [1.0, 10.0])
     cos_high: float = 0.7
@@ -183,7 +216,13 @@ class Params(ChapterParams):
         self.require_in("lenet5_dtype", self.lenet5_dtype, DTYPES)
         self.require_at_least("lenet5_n_samples", self.lenet5_n_samples, 10)
         self.require_log_grid("lenet5_alpha_grid", self.lenet5_alpha_grid, min_num=3)
-        self.require_at_least("n_priors", self.n_priors, 3)
+        self.require(len(self.prior_seeds) > 0 and len(set(self.prior_seeds))
+                     == len(self.prior_seeds), "prior_seeds", self.prior_seeds,
+                     "a non-empty list of distinct seeds")
+        self.require_at_least("prior_seeds", self.prior_seeds, 0)
+        self.require(self.n_priors >= 3 * len(self.prior_seeds), "n_priors", self.n_priors,
+                     f">= 3 per prior seed ({3 * len(self.prior_seeds)} for "
+                     f"{len(self.prior_seeds)} seeds): each seed fits its own line")
         self.require_at_least("prior_pool", self.prior_pool, 10)
         self.require(10 <= self.prior_subset_size <= self.prior_pool // 10, "prior_subset_size",
                      self.prior_subset_size,
@@ -318,15 +357,34 @@ def _direction(tmean: np.ndarray, pmean: np.ndarray) -> str:
     return f"is above it at {above} and below it at {below} of {n} defined alphas"
 
 
+#: C6: alphas where the top sample carries less than this share of Tr M (Eq. 7 averages
+#: over many samples) are reported separately.
+C6_SHARE_MAX = 0.5
+
+
 def verdict_c6(alpha: Sequence[float], true: np.ndarray, predicted: np.ndarray, *,
-               gap_tolerance: float, corr_threshold: float, d: int | None = None) -> Verdict:
+               gap_tolerance: float, corr_threshold: float, d: int | None = None,
+               seeds: Sequence[int] | None = None, gap_source: str = "",
+               share: Sequence[float] | None = None) -> Verdict:
     """C6 (Eq. 7-8, Fig. 3): does Eq. 8 track the true G-term curvature across alpha?
+
+    Paper (Section 4, Fig. 3): "we use Equation 8 to compute the excess of positive
+    eigenvalues of the expected G-term on real softmax outputs p found by scaling
+    initialization, and find that it approximates the excess of positive eigenvalues of the
+    true G-term across varying model confidence levels very well"
 
     Seed means of the two ``(S, A)`` curves are compared over every alpha where both are
     defined. Reproduced: largest relative gap ``|Eq. 8 - true| / true`` below
     ``gap_tolerance`` and Pearson correlation across alpha above ``corr_threshold``.
     Partly: the correlation holds (Eq. 8 follows the shape), the gap does not. Otherwise
-    (including a correlation that is undefined) not reproduced.
+    (including a correlation that is undefined) not reproduced. The same two checks per
+    subspace seed (``seeds`` names the rows) are recorded under ``per_seed`` and counted, and
+    the number of alphas at which the min/max bands over seeds (the paper's error bands)
+    overlap is reported: a gap outside the bands is not the subspace draw's. ``gap_source``:
+    which of the model's assumptions carries the gap (from :func:`assumption_results`).
+    ``share``: per alpha, the share of ``Tr M`` carried by the top sample; the gap is also
+    reported where it is below :data:`C6_SHARE_MAX` (where Eq. 7's average over many samples
+    applies: a range that grows with the number of images).
     """
     alpha = np.asarray(alpha, float)
     true, predicted = np.atleast_2d(true), np.atleast_2d(predicted)
@@ -344,13 +402,45 @@ def verdict_c6(alpha: Sequence[float], true: np.ndarray, predicted: np.ndarray, 
         measured += (f"; alpha <= 1 ({pop['n']} alphas): max gap {pop['max_rel_gap']:.3f}, "
                      f"median {pop['median_rel_gap']:.3f}")
     measured += f"; {at1}"
+    seeds = list(seeds) if seeds is not None else list(range(true.shape[0]))
+    per_seed = {}
+    for s, t, p in zip(seeds, true, predicted):
+        a = rl.agreement(t, p)
+        per_seed[str(s)] = {"max_rel_gap": a["max_rel_gap"], "median_rel_gap":
+                            a["median_rel_gap"], "pearson": a["pearson"],
+                            "shape": bool(np.isfinite(a["pearson"])
+                                          and a["pearson"] > corr_threshold),
+                            "close": a["max_rel_gap"] < gap_tolerance}
+    measured += ("; per seed max gap " + ", ".join(f"{v['max_rel_gap']:.2f}"
+                                                   for v in per_seed.values()))
     values = {"alpha": alpha, "true": true, "predicted": predicted, "agreement_all": allp,
               "agreement_alpha_le_1": pop, "gap_tolerance": gap_tolerance,
-              "corr_threshold": corr_threshold}
+              "corr_threshold": corr_threshold, "per_seed": per_seed}
+    both = np.isfinite(true).all(0) & np.isfinite(predicted).all(0)
+    overlap = (predicted.min(0) <= true.max(0)) & (true.min(0) <= predicted.max(0))
+    n_overlap, n_both = int((overlap & both).sum()), int(both.sum())
+    values["bands_overlap"] = {"n": n_overlap, "of": n_both}
+    many = ""
+    if share is not None and (np.asarray(share) < C6_SHARE_MAX).any():
+        m = rl.agreement(true, predicted, mask=np.asarray(share) < C6_SHARE_MAX)
+        values["agreement_many_samples"] = m
+        many = (f"; where no sample carries {C6_SHARE_MAX:.0%} of Tr M ({m['n']} alphas) the "
+                f"largest gap is {m['max_rel_gap']:.0%}, so it is not only the few-sample "
+                "collapse regime that our batch size moves to smaller alpha")
     r, gap = allp["pearson"], allp["max_rel_gap"]
     shape_ok = bool(np.isfinite(r) and r > corr_threshold)
+    agree = (f"shape on {seed_agreement({k: v['shape'] for k, v in per_seed.items()})}, gap "
+             f"below {gap_tolerance:g} on "
+             f"{seed_agreement({k: v['close'] for k, v in per_seed.items()})}")
+    measured += f"; {agree}"
+    common = dict(quote=paper_quote(verdict_c6), key=f"max gap {gap:.2f}, Pearson {r:.3f}",
+                  definition=(f"'approximates very well': over every alpha where both curves "
+                              f"are defined, the seed means differ by less than "
+                              f"{gap_tolerance:g} (relative, largest gap) and their Pearson "
+                              f"correlation across alpha exceeds {corr_threshold:g}; 'follows "
+                              "the shape' (partly): the correlation alone"))
     if shape_ok and gap < gap_tolerance:
-        return Verdict("C6", "reproduced", measured, "", values)
+        return Verdict("C6", "reproduced", measured, "", values, **common)
     hi = alpha[defined][-1]
     detail = (f"Eq. 8 {_direction(tm[defined], pm[defined])}, by {allp['median_rel_gap']:.0%} "
               f"(median) and up to {gap:.0%}")
@@ -360,12 +450,15 @@ def verdict_c6(alpha: Sequence[float], true: np.ndarray, predicted: np.ndarray, 
                f"{tm[defined][-1]:.2f} and Eq. 8 {pm[defined][-1]:.2f}")
     if shape_ok:
         why = (f"Eq. 8 follows the shape of the true curve (Pearson {r:.3f} > {corr_threshold:g}) "
-               f"but its largest relative gap {gap:.3f} is not below {gap_tolerance:g}: {detail}")
-        return Verdict("C6", "partly", measured, why, values)
+               f"but its largest relative gap {gap:.3f} is not below {gap_tolerance:g}: {detail}"
+               f"; {agree}; the min/max bands over seeds overlap at {n_overlap} of {n_both} "
+               "alphas, so the gap is not the subspace draw's" + many
+               + (f"; {gap_source}" if gap_source else ""))
+        return Verdict("C6", "partly", measured, why, values, **common)
     corr = (f"Pearson {r:.3f} <= {corr_threshold:g}" if np.isfinite(r)
             else f"the correlation is undefined ({allp['n']} defined alphas or a flat curve)")
-    why = f"Eq. 8 does not follow the shape of the true curve ({corr}): {detail}"
-    return Verdict("C6", "not reproduced", measured, why, values)
+    why = f"Eq. 8 does not follow the shape of the true curve ({corr}): {detail}; {agree}"
+    return Verdict("C6", "not reproduced", measured, why, values, **common)
 
 
 # ----------------------------------------------------------------------------- C7
@@ -394,9 +487,17 @@ def dimension_results(params: Params, model: torch.nn.Module, theta: dict, X: to
     return cached("02_fig4_left_sweep", key, compute, cache_dir=cache_dir)
 
 
+#: C7 "partly": every curve's Spearman rho against d at least this.
+C7_SPEARMAN_PARTLY = 0.8
+
+
 def verdict_c7(d_values: Sequence[int], alphas: Sequence[float], hessian: np.ndarray,
-               g_term: np.ndarray, *, spearman_partly: float = 0.8) -> Verdict:
+               g_term: np.ndarray, *, spearman_partly: float = C7_SPEARMAN_PARTLY) -> Verdict:
     """C7 (Fig. 4 left): positive curvature grows with the subspace dimension ``d``.
+
+    Paper (Section 4, Fig. 4 left): "according to Equation 8, larger d are associated with
+    higher excess of positive eigenvalues of the expected G-term given the same softmax
+    outputs p"
 
     ``hessian`` and ``g_term`` are ``(D, A, S)`` (dimension, scale, seed). Reproduced when
     at every scale the seed mean of both increases at every step of ``d_values``; partly
@@ -416,19 +517,28 @@ def verdict_c7(d_values: Sequence[int], alphas: Sequence[float], hessian: np.nda
               "g_term": g_term,
               "steps_up": {f"{t} alpha={a:g}": m["steps_up"] for (a, t), m in curves.items()},
               "spearman": {f"{t} alpha={a:g}": m["spearman"] for (a, t), m in curves.items()}}
+    h, g = np.asarray(hessian, float), np.asarray(g_term, float)
+    per_seed = {str(k): bool(all(np.all(np.diff(arr[:, j, k]) > 0) for arr in (h, g)
+                                 for j in range(h.shape[1]))) for k in range(h.shape[2])}
+    values["per_seed"] = {"increasing_every_step": per_seed}
+    measured += f"; increasing at every step on {seed_agreement(per_seed)}"
+    common = dict(quote=paper_quote(verdict_c7),
+                  definition=("grows: at every alpha of d_alphas the seed mean of the "
+                              "projected Hessian's and G-term's Tr/||.||_F increases at every "
+                              f"step of d; partly: Spearman rho >= {spearman_partly:g} against d"))
     failing = [f"{t} at alpha={a:g} ({m['steps_up']}/{m['steps']} steps up, Spearman "
                f"{m['spearman']:.2f})" for (a, t), m in curves.items() if not m["increasing"]]
     if not failing:
-        return Verdict("C7", "reproduced", measured, "", values)
+        return Verdict("C7", "reproduced", measured, "", values, **common)
     rhos = [m["spearman"] for m in curves.values()]
     if all(np.isfinite(r) and r >= spearman_partly for r in rhos):
         why = (f"every curve rises overall (Spearman >= {spearman_partly:g}) but not at every "
                f"step: " + ", ".join(failing))
-        return Verdict("C7", "partly", measured, why, values)
+        return Verdict("C7", "partly", measured, why, values, **common)
     worst = min(rhos, key=lambda r: r if np.isfinite(r) else -np.inf)
     why = (f"not increasing in d (lowest Spearman {worst:.2f} < {spearman_partly:g}): "
            + ", ".join(failing))
-    return Verdict("C7", "not reproduced", measured, why, values)
+    return Verdict("C7", "not reproduced", measured, why, values, **common)
 
 
 # ----------------------------------------------------------------------------- assumptions
@@ -547,31 +657,50 @@ def lenet5_figure3(params: Params, ds: Dataset, *, cache_dir: str,
 
 def prior_results(params: Params, pool: Dataset, *, cache_dir: str,
                   progress: Progress = _no_progress) -> dict:
-    """Figure 5b: gradient norm against ``||Qhat - Q||`` over ``n_priors`` simplex priors.
+    """Figure 5b: gradient norm against ``||Qhat - Q||`` over simplex priors, per prior seed.
 
     ``pool`` is the balanced CIFAR-10 batch on which ``sigma_c^2`` (full parameter space,
-    ``d = P``) is estimated and from which the prior subsets are drawn. Adds ``fit``
-    (:func:`~goldilocks_nb.gradient_alignment.fit_line` of norm on distance) and the
+    ``d = P``) is estimated and from which the prior subsets are drawn. Each of
+    ``prior_seeds`` draws ``n_priors / len(prior_seeds)`` priors from the simplex and their
+    subsets (its own random draws; the LeNet-5 init is fixed, as in the paper). Returns the
+    stacked ``dist``, ``grad_norm``, ``eq9_norm`` (Eq. 9 with the measured ``c_k``) and
+    ``seed`` (which prior seed drew each point), ``fits`` per seed (``norm``: the least-squares
+    line of the gradient norm on the distance, ``eq9``: of ``eq9_norm``; see
+    :func:`~goldilocks_nb.gradient_alignment.fit_line`), ``fit`` over all points, and the
     predicted slope ``sqrt(P sigma_c^2)`` (the norm of Eq. 9 with orthogonal ``c_k`` of equal
     norm ``||c_k||^2 = P sigma_c^2``) beside the paper's literal ``P sigma_c^2``.
     """
     from ..data import sample_simplex
-    from ..gradient_alignment import fit_line, prior_sweep
+    from ..gradient_alignment import class_mean_gradients, fit_line, prior_sweep
+
+    per_seed = params.n_priors // len(params.prior_seeds)
 
     def compute() -> dict:
         model, theta = lenet5(params, params.model_seed, pool)
-        priors = sample_simplex(params.n_priors, pool.num_classes, seed=params.data_seed)
         t0 = time.perf_counter()
-        res = prior_sweep(model, theta, pool, priors, subset_size=params.prior_subset_size,
-                          seed=params.data_seed, progress=progress)
-        res["seconds"] = time.perf_counter() - t0
-        return res
+        C = class_mean_gradients(model, theta, pool.X)
+        parts = []
+        for s in progress(params.prior_seeds, desc="prior seeds"):
+            priors = sample_simplex(per_seed, pool.num_classes, seed=s)
+            parts.append(prior_sweep(model, theta, pool, priors,
+                                     subset_size=params.prior_subset_size,
+                                     seed=s * PRIOR_SEED_STRIDE, C=C))
+        out = {k: np.concatenate([p[k] for p in parts])
+               for k in ("grad_norm", "dist", "eq9_norm")}
+        out["seed"] = np.repeat(params.prior_seeds, per_seed)
+        out["s_c2_full"], out["P"] = parts[0]["s_c2_full"], parts[0]["P"]
+        out["seconds"] = time.perf_counter() - t0
+        return out
 
     key = dict(dataset=params.cifar_dataset, pool=len(pool), data_seed=params.data_seed,
-               model_seed=params.model_seed, dtype=params.lenet5_dtype,
-               n_priors=params.n_priors, subset=params.prior_subset_size)
-    res = cached("02_fig5b_priors", key, compute, cache_dir=cache_dir)
-    res = dict(res)
+               model_seed=params.model_seed, dtype=params.lenet5_dtype, per_seed=per_seed,
+               prior_seeds=params.prior_seeds, subset=params.prior_subset_size)
+    res = dict(cached("02_fig5b_priors", key, compute, cache_dir=cache_dir))
+    res["fits"] = {int(s): {"norm": fit_line(res["dist"][res["seed"] == s],
+                                             res["grad_norm"][res["seed"] == s]),
+                            "eq9": fit_line(res["dist"][res["seed"] == s],
+                                            res["eq9_norm"][res["seed"] == s])}
+                   for s in params.prior_seeds}
     res["fit"] = fit_line(res["dist"], res["grad_norm"])
     res["fit_eq9"] = fit_line(res["dist"], res["eq9_norm"])
     res["predicted_slope"] = float(np.sqrt(res["P"] * res["s_c2_full"]))
@@ -579,35 +708,118 @@ def prior_results(params: Params, pool: Dataset, *, cache_dir: str,
     return res
 
 
-def verdict_c13(fitted_slope: float, predicted_slope: float, r2: float, *, n_priors: int,
-                slope_tolerance: float, r2_min: float) -> Verdict:
-    """C13 (Eq. 9, Fig. 5b): gradient norm linear in ``||Qhat - Q||`` with the predicted slope.
+#: Subset seeds of prior seed ``s`` are ``s * PRIOR_SEED_STRIDE + i`` (disjoint across seeds).
+PRIOR_SEED_STRIDE = 1_000_003
+#: The paper's Figure 5b: 2,000 priors, subsets of 5,000 CIFAR-10 images.
+PAPER_PRIORS, PAPER_SUBSET = 2000, 5000
 
-    Reproduced: ``R^2 >= r2_min`` and ``|fitted / predicted - 1| <= slope_tolerance``;
-    partly: one of the two; not reproduced: neither.
+
+def _majority(flags: Mapping[Any, bool]) -> bool:
+    """More than half of the seeds agree (the rule of every per-seed check here)."""
+    return sum(bool(v) for v in flags.values()) * 2 > len(flags)
+
+
+def verdict_c13(per_seed: Mapping[int, Mapping[str, float]], predicted_slope: float, *,
+                subset_size: int, n_priors: int, seconds: float, slope_tolerance: float,
+                r2_min: float) -> Verdict:
+    """C13: the loss gradient norm is linear in ``||Qhat - Q||`` with Eq. 9's slope.
+
+    Paper (Section 4, Fig. 5b): "As we predicted, the norms follow a linear trend with the
+    predicted slope"
+
+    ``per_seed``: prior seed -> ``{"slope", "r2"}`` of the line of the gradient norm on the
+    distance and ``"r2_eq9"`` of Eq. 9's norm with the measured ``c_k`` (no subset noise).
+    A check holds when it holds on more than half of the seeds. Reproduced: slope within
+    ``slope_tolerance`` of ``predicted_slope`` and ``R^2 >= r2_min``. When the slope holds
+    but ``R^2`` does not while Eq. 9's noise-free norm is linear (``r2_eq9 >= r2_min``), the
+    scatter is the sampling noise of subsets of ``subset_size`` images, whose variance falls
+    as 1/n: inconclusive at this scale, with the subset size at which ``R^2`` would reach
+    ``r2_min``. Otherwise partly when one of slope and linearity holds, else not reproduced.
     """
-    rel = fitted_slope / predicted_slope - 1
-    measured = (f"{n_priors} priors: fitted slope {fitted_slope:.3g}, predicted sqrt(P s_c^2) "
-                f"{predicted_slope:.3g} (ratio {fitted_slope / predicted_slope:.3f}), "
-                f"R^2 {r2:.3f}")
-    values = {"fitted_slope": fitted_slope, "predicted_slope": predicted_slope, "r2": r2,
-              "slope_tolerance": slope_tolerance, "r2_min": r2_min}
-    linear, slope_ok = r2 >= r2_min, abs(rel) <= slope_tolerance
-    if linear and slope_ok:
-        return Verdict("C13", "reproduced", measured, "", values)
+    seeds = sorted(per_seed)
+    rel = {s: per_seed[s]["slope"] / predicted_slope - 1 for s in seeds}
+    slope_ok = {s: abs(rel[s]) <= slope_tolerance for s in seeds}
+    linear = {s: per_seed[s]["r2"] >= r2_min for s in seeds}
+    eq9_linear = {s: per_seed[s]["r2_eq9"] >= r2_min for s in seeds}
+    r2 = float(np.median([per_seed[s]["r2"] for s in seeds]))
+    measured = (f"{n_priors} priors ({len(seeds)} prior seeds), subsets of {subset_size}: "
+                f"fitted slope / predicted sqrt(P s_c^2) = "
+                + ", ".join(f"{1 + rel[s]:.2f}" for s in seeds)
+                + "; R^2 " + ", ".join(f"{per_seed[s]['r2']:.2f}" for s in seeds)
+                + "; R^2 of Eq. 9 with the measured c_k "
+                + ", ".join(f"{per_seed[s]['r2_eq9']:.2f}" for s in seeds) + " (per seed)")
+    values = {"per_seed": {str(s): {**dict(per_seed[s]), "ratio": 1 + rel[s]} for s in seeds},
+              "predicted_slope": predicted_slope, "slope_tolerance": slope_tolerance,
+              "r2_min": r2_min, "subset_size": subset_size}
+    definition = (f"slope: |fitted / sqrt(P sigma_c^2) - 1| <= {slope_tolerance:g} (the norm of "
+                  f"Eq. 9 with orthogonal c_k of equal norm); linear: R^2 >= {r2_min:g} of the "
+                  "least-squares line of the gradient norm on ||Qhat - Q||; each on more than "
+                  "half of the prior seeds")
+    agree = (f"slope on {seed_agreement(slope_ok)}, linear on {seed_agreement(linear)}, Eq. 9 "
+             f"norm linear on {seed_agreement(eq9_linear)}")
+    measured += f"; {agree}"
+    common = dict(values=values, quote=paper_quote(verdict_c13), definition=definition,
+                  key=f"slope ratio {np.median([1 + r for r in rel.values()]):.2f}, R^2 {r2:.2f}")
+    s_ok, lin, lin9 = _majority(slope_ok), _majority(linear), _majority(eq9_linear)
+    if s_ok and lin:
+        return Verdict("C13", "reproduced", measured, "", **common)
+    if s_ok and lin9:
+        r2c = min(max(r2, 1e-6), 1 - 1e-9)
+        n_need = int(math.ceil(subset_size * (1 - r2c) / r2c * r2_min / (1 - r2_min)))
+        cost = seconds * n_need / subset_size
+        why = (f"the slope matches Eq. 9 and Eq. 9's norm with the measured c_k is linear "
+               f"(R^2 >= {r2_min:g}), but the sampled gradients scatter around the line "
+               f"(median R^2 {r2:.2f}): subsets of {subset_size} images add sampling noise "
+               f"that the paper's subsets of {PAPER_SUBSET} do not ({agree})")
+        needed = (f"subsets of about {n_need:,} images (variance of the scatter ~ 1/n; paper: "
+                  f"{PAPER_SUBSET:,}), drawn from the full CIFAR-10 training set (5,000 per "
+                  f"class) for skewed priors: about {cost:.0f} s of CPU for the same "
+                  f"{n_priors} priors (linear in the subset size; "
+                  f"{cost * PAPER_PRIORS / n_priors:.0f} s for the paper's {PAPER_PRIORS:,}), "
+                  "a few minutes on one GPU")
+        return inconclusive("C13", measured, why, needed, **common)
     parts = []
-    if not linear:
-        parts.append(f"R^2 {r2:.3f} < {r2_min:g} (the norm is not tightly linear in ||Qhat - Q||)")
-    if not slope_ok:
-        parts.append(f"the fitted slope is {abs(rel):.0%} {'above' if rel > 0 else 'below'} the "
-                     f"prediction (tolerance {slope_tolerance:.0%})")
-    verdict = "partly" if (linear or slope_ok) else "not reproduced"
-    return Verdict("C13", verdict, measured, "; ".join(parts), values)
+    if not lin:
+        parts.append(f"R^2 median {r2:.2f} < {r2_min:g}" + (
+            "" if lin9 else " and Eq. 9's own norm with the measured c_k is not linear either "
+            "(the c_k are not orthogonal with equal norms)"))
+    if not s_ok:
+        worst = max(seeds, key=lambda s: abs(rel[s]))
+        parts.append(f"the fitted slope is {abs(rel[worst]):.0%} "
+                     f"{'above' if rel[worst] > 0 else 'below'} the prediction (tolerance "
+                     f"{slope_tolerance:.0%})")
+    verdict = "partly" if (lin or s_ok) else "not reproduced"
+    return Verdict("C13", verdict, measured, "; ".join(parts) + f" ({agree})", **common)
 
 
 # ----------------------------------------------------------------------------- C14
 
 ALIGN_NAMES = ("CIFAR-10", "Gaussian noise", "Fashion-MNIST 32x32x3 (SVHN stand-in)")
+#: C14 is decided on the pair the paper's text names (CIFAR-10 and Gaussian-noise images);
+#: the Fashion-MNIST stand-in for SVHN (not available offline) is shown, not decisive.
+C14_PAIR = (ALIGN_NAMES[0], ALIGN_NAMES[1])
+
+
+def attenuation(cos_n: float, half_a: float, half_b: float, n: int, target: float
+                ) -> tuple[float, int | None]:
+    """The cosine of the *expected* gradients, and the subset size at which the sampled
+    cosine reaches ``target`` (``None`` when never or when noise hides the signal).
+
+    A gradient on ``n`` images is ``g = E g + noise``, ``||noise||^2 ~ tau / n``; with
+    ``r = tau / (n ||E g||^2)``, the cosine between the two halves of one subset is
+    ``1 / (1 + 2 r)``, so ``r = (1 / half - 1) / 2``; the sampled cosine between two datasets
+    is ``cos_inf / sqrt((1 + r_a)(1 + r_b))`` (Spearman's correction for attenuation).
+    """
+    if min(half_a, half_b) <= 0:
+        return float("nan"), None
+    ra, rb = (1 / half_a - 1) / 2, (1 / half_b - 1) / 2
+    cos_inf = cos_n * math.sqrt((1 + ra) * (1 + rb))
+    if not cos_inf > target:
+        return cos_inf, None
+    N = n
+    while cos_inf / math.sqrt((1 + ra * n / N) * (1 + rb * n / N)) <= target:
+        N = int(math.ceil(N * 1.25))
+    return cos_inf, N
 
 
 def alignment_results(params: Params, pools: dict[str, Dataset], *, cache_dir: str,
@@ -620,7 +832,10 @@ def alignment_results(params: Params, pools: dict[str, Dataset], *, cache_dir: s
     :func:`~goldilocks_nb.gradient_alignment.gradient_cosines` at each of ``align_alphas``.
 
     Returns ``cos`` ``(I, A, B, pairs)``, ``dist`` ``(I, A, B, datasets)`` (``||Qhat - Q||``),
-    ``pairs``, ``names``, ``inits``, ``alphas``, ``imbalances``, ``seconds``.
+    ``pairs``, ``names``, ``inits``, ``alphas``, ``imbalances``, ``seconds`` and ``half_cos``
+    ``(I, 2)``: for each dataset of :data:`C14_PAIR` (balanced, alpha = 1) the cosine between
+    the gradients on its two halves (even and odd positions), which measures the subset's
+    sampling noise (:func:`attenuation`).
     """
     from ..data import long_tail_prior, prior_subset
     from ..gradient_alignment import gradient_cosines
@@ -634,7 +849,7 @@ def alignment_results(params: Params, pools: dict[str, Dataset], *, cache_dir: s
             for n, pool in pools.items():
                 q = long_tail_prior(pool.num_classes, r)
                 subsets[(r, n)] = prior_subset(pool, q, params.align_n, seed=params.data_seed)
-        cos, dist = [], []
+        cos, dist, half = [], [], []
         for s in progress(params.align_inits, desc="inits"):
             model, theta = lenet5(params, s, next(iter(pools.values())))
             ci, di = [], []
@@ -649,43 +864,100 @@ def alignment_results(params: Params, pools: dict[str, Dataset], *, cache_dir: s
                 di.append(da)
             cos.append(ci)
             dist.append(di)
+            halves = {}
+            for n in C14_PAIR:
+                sub = subsets[(1.0, n)]
+                for h in (0, 1):
+                    halves[f"{n}#{h}"] = sub.subset(np.arange(h, len(sub), 2))
+            out = gradient_cosines(model, theta, halves, alpha=1.0)["cos"]
+            half.append([out[(f"{n}#0", f"{n}#1")] for n in C14_PAIR])
         pairs = [(u, v) for i, u in enumerate(names) for v in names[i + 1:]]
         return {"cos": np.array(cos), "dist": np.array(dist), "pairs": pairs, "names": names,
                 "inits": list(params.align_inits), "alphas": list(params.align_alphas),
-                "imbalances": list(params.imbalances), "seconds": time.perf_counter() - t0}
+                "imbalances": list(params.imbalances), "half_cos": np.array(half),
+                "seconds": time.perf_counter() - t0}
 
     key = dict(pools={n: p.source for n, p in pools.items()}, n=params.align_n,
                dtype=params.lenet5_dtype, inits=params.align_inits, alphas=params.align_alphas,
-               imbalances=params.imbalances, data_seed=params.data_seed)
+               imbalances=params.imbalances, data_seed=params.data_seed, split_half=C14_PAIR)
     return cached("02_fig5a_alignment", key, compute, cache_dir=cache_dir)
 
 
-def verdict_c14(cos_unscaled: float, cos_small: float, *, small_alpha: float, n_inits: int,
-                cos_high: float, cos_low: float) -> Verdict:
-    """C14 (Fig. 5a): gradients on different balanced datasets align at alpha = 1 and not
-    when a small alpha makes Qhat uniform.
+def verdict_c14(cos_unscaled: Mapping[int, float], cos_small: Mapping[int, float], *,
+                small_alpha: float, cos_high: float, cos_low: float, n: int,
+                half_cos: Mapping[int, tuple[float, float]] | None = None,
+                seconds: float = float("nan"),
+                stand_in: Mapping[str, float] | None = None) -> Verdict:
+    """C14: gradients of one init on unrelated balanced datasets align when Qhat is not
+    uniform, and not when a small alpha makes Qhat uniform.
 
-    ``cos_unscaled``: the smallest (over dataset pairs) of the init-mean cosines at alpha = 1;
-    ``cos_small``: the largest init-mean ``|cos|`` at ``small_alpha``. Reproduced:
-    ``cos_unscaled > cos_high`` and ``cos_small < cos_low``; partly: one holds; else not.
+    Paper (Section 4, Fig. 5a): "Figure 5a shows that gradients of LeNet-5 computed on
+    CIFAR-10 and on random images drawn from a standard Gaussian have cosine similarity >0.7
+    when priors Q and Qhat disagree"
+
+    ``cos_unscaled``: init seed -> cosine of the :data:`C14_PAIR` gradients at alpha = 1 on
+    balanced data; ``cos_small``: init seed -> its ``|cos|`` at ``small_alpha``. A check
+    holds on more than half of the inits. Reproduced: ``cos > cos_high`` at alpha = 1 and
+    ``|cos| < cos_low`` at ``small_alpha``; partly: one of them; else not reproduced.
+    ``stand_in``: the init-mean cosines at alpha = 1 of the pairs with the SVHN stand-in
+    (recorded and printed, not part of the decision). ``half_cos``: init seed -> the
+    split-half cosines of the two datasets (subsets of ``n`` images), from which
+    :func:`attenuation` gives the cosine of the expected gradients: when the sampled cosine
+    misses ``cos_high`` but the expected one exceeds it on more than half of the inits, the
+    shortfall is the sampling noise of ``n`` images (the paper uses whole datasets):
+    inconclusive at this scale, with the subset size that would reach ``cos_high``.
     """
-    measured = (f"balanced datasets, {n_inits} inits: smallest mean pairwise cosine at alpha=1 "
-                f"{cos_unscaled:.2f}; largest mean |cosine| at alpha={small_alpha:g} "
-                f"{cos_small:.2f}")
-    values = {"cos_unscaled_min": cos_unscaled, "abs_cos_small_max": cos_small,
-              "cos_high": cos_high, "cos_low": cos_low}
-    align, no_align = cos_unscaled > cos_high, cos_small < cos_low
-    if align and no_align:
-        return Verdict("C14", "reproduced", measured, "", values)
+    seeds = sorted(cos_unscaled)
+    align = {s: cos_unscaled[s] > cos_high for s in seeds}
+    no_align = {s: abs(cos_small[s]) < cos_low for s in seeds}
+    a, b = C14_PAIR
+    measured = (f"{a} vs {b}, balanced, {len(seeds)} inits: cosine at alpha=1 "
+                + ", ".join(f"{cos_unscaled[s]:.2f}" for s in seeds)
+                + f"; |cosine| at alpha={small_alpha:g} "
+                + ", ".join(f"{abs(cos_small[s]):.2f}" for s in seeds))
+    if stand_in:
+        measured += ("; pairs with Fashion-MNIST standing in for SVHN (not decisive), mean "
+                     "cosine at alpha=1: " + ", ".join(f"{k} {v:.2f}" for k, v in stand_in.items()))
+    values = {"per_seed": {str(s): {"cos_unscaled": cos_unscaled[s], "abs_cos_small":
+                                    abs(cos_small[s])} for s in seeds},
+              "pair": list(C14_PAIR), "cos_high": cos_high, "cos_low": cos_low,
+              "stand_in": dict(stand_in or {})}
+    definition = (f"aligned: gradient cosine > {cos_high:g} between {a} and {b} (both balanced, "
+                  f"the pair of the paper's text) at alpha = 1; not aligned: |cosine| < "
+                  f"{cos_low:g} at alpha = {small_alpha:g}; each on more than half of the "
+                  "LeNet-5 inits. SVHN is not available offline: its Fashion-MNIST stand-in "
+                  "is shown but does not decide")
+    common = dict(values=values, quote=paper_quote(verdict_c14), definition=definition,
+                  key=f"cos {np.median(list(cos_unscaled.values())):.2f} at alpha=1, "
+                      f"{np.median(np.abs(list(cos_small.values()))):.2f} at alpha={small_alpha:g}")
+    ok_a, ok_n = _majority(align), _majority(no_align)
+    agree = f"aligned on {seed_agreement(align)}, not aligned at small alpha on " \
+            f"{seed_agreement(no_align)}"
+    measured += f"; {agree}"
+    if ok_a and ok_n:
+        return Verdict("C14", "reproduced", measured, "", **common)
+    att = {s: attenuation(cos_unscaled[s], *half_cos[s], n, cos_high) for s in seeds} \
+        if half_cos else {}
+    values["per_seed"] = {str(s): {**values["per_seed"][str(s)],
+                                   **({"cos_expected": att[s][0], "n_needed": att[s][1]}
+                                      if att else {})} for s in seeds}
+    if not ok_a and ok_n and att and _majority({s: att[s][1] is not None for s in seeds}):
+        n_need = int(np.median([att[s][1] for s in seeds if att[s][1] is not None]))
+        why = (f"the sampled cosine at alpha=1 misses {cos_high:g} ({agree}), but corrected for "
+               f"the sampling noise of subsets of {n} images (split-half cosines) the expected "
+               "gradients have cosine " + ", ".join(f"{att[s][0]:.2f}" for s in seeds)
+               + " (per init): the paper computes them on whole datasets")
+        cost = seconds * n_need / n if math.isfinite(seconds) else float("nan")
+        needed = (f"about {n_need:,} images per dataset (median over inits; cost linear in the "
+                  f"images: about {cost:.0f} s of CPU for this grid, seconds on one GPU)")
+        return inconclusive("C14", measured, why, needed, **common)
     parts = []
-    if not align:
-        parts.append(f"at alpha=1 a dataset pair has mean cosine {cos_unscaled:.2f} <= "
-                     f"{cos_high:g}")
-    if not no_align:
-        parts.append(f"at alpha={small_alpha:g} a dataset pair still has mean |cosine| "
-                     f"{cos_small:.2f} >= {cos_low:g}")
-    verdict = "partly" if (align or no_align) else "not reproduced"
-    return Verdict("C14", verdict, measured, "; ".join(parts), values)
+    if not ok_a:
+        parts.append(f"at alpha=1 the cosine is <= {cos_high:g}")
+    if not ok_n:
+        parts.append(f"at alpha={small_alpha:g} the |cosine| is >= {cos_low:g}")
+    verdict = "partly" if (ok_a or ok_n) else "not reproduced"
+    return Verdict("C14", verdict, measured, "; ".join(parts) + f" ({agree})", **common)
 
 
 # ----------------------------------------------------------------------------- C15
@@ -734,6 +1006,10 @@ def verdict_c15(correlations: dict, bound_margin_min: float, *, n_inits: int) ->
     """C15 (Section 4, Fig. 6): entropy, curvature, loss and gradient norm are related with
     the signs of :data:`FIG6_EXPECTED`, and ``sum_k -log Qhat_k >= K log K`` on every init.
 
+    Paper (Section 4, Fig. 6): "we related high positive curvature to low model confidence,
+    vanishing expected full-batch gradients for balanced datasets, and low initial loss, as
+    is once again demonstrated in Figure 6."
+
     ``correlations``: ``{(u, v): {"rho", "lo", "hi"}}`` (bootstrap interval). Reproduced:
     every interval excludes 0 on the expected side and the bound holds
     (``bound_margin_min >= -BOUND_ROUNDING``); partly: at least half of the intervals do; else not.
@@ -749,12 +1025,537 @@ def verdict_c15(correlations: dict, bound_margin_min: float, *, n_inits: int) ->
     values = {"correlations": {f"{u}-{v}": c for (u, v), c in correlations.items()},
               "bound_margin_min": bound_margin_min}
     bound = bound_margin_min >= -BOUND_ROUNDING
+    common = dict(quote=paper_quote(verdict_c15),
+                  definition=("related: the seeded bootstrap interval of each Spearman "
+                              "correlation over Kaiming inits lies on the side of 0 that "
+                              "Section 4 predicts (FIG6_EXPECTED); bound: sum_k -log Qhat_k >= "
+                              f"K log K - {BOUND_ROUNDING:g} on every init; partly: at least "
+                              "half of the intervals"))
     if not bad and bound:
-        return Verdict("C15", "reproduced", measured, "", values)
+        return Verdict("C15", "reproduced", measured, "", values, **common)
     parts = []
     if bad:
         parts.append("interval not on the predicted side for " + ", ".join(bad))
     if not bound:
         parts.append(f"sum_k -log Qhat_k falls below K log K by {-bound_margin_min:.3g}")
     verdict = "partly" if len(ok) >= len(FIG6_EXPECTED) / 2 else "not reproduced"
-    return Verdict("C15", verdict, measured, "; ".join(parts), values)
+    return Verdict("C15", verdict, measured, "; ".join(parts), values, **common)
+
+
+# ----------------------------------------------------------------------------- the chapter
+#: The figure or printed number that tests each claim (for the scorecard).
+EVIDENCE = {"C6": "Figure 02_fig3_expected_g (Figure 3 left of the paper); C6 table",
+            "C7": "Figure 02_fig4_left_dimension (Figure 4 left of the paper); C7 table",
+            "C13": "Figure 02_fig5b_prior_gradient (Figure 5b of the paper)",
+            "C14": "Figure 02_fig5a_gradient_cosines (Figure 5a of the paper)",
+            "C15": "Figure 02_fig6_inits (Figure 6 of the paper)"}
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads (0: leave torch's setting), then restore."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@dataclass
+class Results:
+    """Everything chapter 02 computes (the output of :func:`run`).
+
+    Attributes:
+        params: the parameters as run; device: where it ran.
+        sources: the data's ``source`` string per role (``fashion``, ``lenet5``, ``pool``,
+            ``gaussian``, ``stand_in``, ``fig6``).
+        P, degree, z_std: LeNet-300-100's parameter count, degree and logit std at alpha = 1.
+        c6, assume, c6r, c7, c13, c14, c15: the outputs of :func:`figure3_results`,
+            :func:`assumption_results`, :func:`lenet5_figure3`, :func:`dimension_results`,
+            :func:`prior_results`, :func:`alignment_results`, :func:`figure6_results`.
+        corr: C15's rank correlations with bootstrap intervals; margin: per init,
+            ``sum_k -log Qhat_k - K log K``; K: classes of the Figure-6 batch.
+        figures: folder for the figures.
+    """
+
+    params: Params
+    device: str
+    sources: dict[str, str]
+    P: int
+    degree: int
+    z_std: float
+    c6: dict
+    assume: dict
+    c6r: dict
+    c7: dict
+    c13: dict
+    c14: dict
+    c15: dict
+    corr: dict
+    margin: np.ndarray
+    K: int
+    figures: Path
+
+    @property
+    def data_short(self) -> str:
+        """Short description of the Fashion-MNIST data for figure titles."""
+        return (f"{self.sources['fashion'].split(',')[0]}, train split, "
+                f"n={self.params.n_samples}")
+
+    def header(self) -> str:
+        """Profile, device and dtype (not compared: the device differs between machines)."""
+        p = self.params
+        return f"profile={p.profile}, device={self.device}, dtype={p.dtype}"
+
+    def summary(self) -> str:
+        """Data, network and grids of the run."""
+        p, a = self.params, self.c6["alpha"]
+        return "\n".join([
+            f"data: {self.sources['fashion']}",
+            f"LeNet-300-100: P = {self.P:,}, degree L = {self.degree}",
+            f"alpha grid: {len(a)} points in [{a[0]:g}, {a[-1]:g}]; d = {p.d}; subspace seeds "
+            f"{p.seeds}",
+            f"logits at alpha = 1: std {self.z_std:.3g}"])
+
+    def c6_lines(self) -> str:
+        """sigma_c^2, sigma_e^2 per seed and the C6 table (near the collapse the 4th digit
+        follows the initial weights)."""
+        c6 = self.c6
+        lines = [f"seed {s}: sigma_c^2 = {c2:#.3g}, sigma_e^2 = {e2:#.3g} (ratio {e2 / c2:#.3g})"
+                 for s, c2, e2 in zip(self.params.seeds, c6["s_c2"], c6["s_e2"])]
+        return "\n".join(lines + c6_table(c6))
+
+    @staticmethod
+    def agreement_lines(v6: Verdict, *, rank: bool = False) -> str:
+        """C6's agreement over all alphas and alpha <= 1 (``rank``: the Spearman rhos, which
+        rounding sets where both curves are flat)."""
+        out = []
+        for name, a in [("all defined alpha", v6.values["agreement_all"]),
+                        ("alpha <= 1", v6.values["agreement_alpha_le_1"])]:
+            if a is None:
+                continue
+            out.append(f"{name:17s}: Spearman {a['spearman']:.3f}" if rank else
+                       f"{name:17s}: {a['n']:2d} points, max rel. gap {a['max_rel_gap']:.3f}, "
+                       f"median {a['median_rel_gap']:.3f}, Pearson {a['pearson']:.3f}")
+        return "\n".join(out)
+
+    def assumption_lines(self) -> str:
+        """The measured assumptions of the random logit model, one row per alpha."""
+        out = [" alpha | within-class cos | cross-class cos | mean |cos(c_k, c_l)| | "
+               "max/min ||c_k|| | resid. participation | resid. cos same sample | signal share"]
+        for a, st in self.assume["stats"].items():
+            out.append(f"{a:6g} | {st['within']:16.3f} | {st['cross']:15.3f} | "
+                       f"{st['c_cos_offdiag']:20.3f} | {st['c_norm_spread']:15.2f} | "
+                       f"{st['participation']:20.3f} | {st['resid_same_sample']:22.3f} | "
+                       f"{st['signal_fraction']:.3f}")
+        eig = self._stats_at_one()["resid_eig"]
+        out.append(f"residual covariance eigenvalues / sigma_e^2 (isotropic: all 1): largest "
+                   f"{eig[0]:.2f}, median {np.median(eig):.2f}, smallest {eig[-1]:.2f}")
+        return "\n".join(out)
+
+    def _stats_at_one(self) -> dict:
+        st = self.assume["stats"]
+        return st[1.0] if 1.0 in st else next(iter(st.values()))
+
+    def decomposition_lines(self) -> str:
+        """Eq. 8 -> true G-term one assumption at a time, and the two sigma^2 conventions."""
+        assume = self.assume
+        dec, keep = assume["decomposition"], np.isfinite(assume["decomposition"]["true"])
+        out = ["  alpha | " + " | ".join(f"{label:>18s}" for _, label in DECOMPOSITION_STEPS)]
+        for j in np.flatnonzero(keep)[:: max(1, keep.sum() // 8)]:
+            out.append(f"{assume['alpha'][j]:7.3g} | "
+                       + " | ".join(f"{dec[k][j]:18.3f}" for k, _ in DECOMPOSITION_STEPS))
+        gap = {f"{a} -> {b}": np.median(dec[b][keep] - dec[a][keep])
+               for (a, _), (b, _) in zip(DECOMPOSITION_STEPS, DECOMPOSITION_STEPS[1:])}
+        out.append("median change across alpha: "
+                   + "; ".join(f"{k}: {v:+.3f}" for k, v in gap.items()))
+        (c2p, e2p), (c2c, e2c) = assume["conventions"]["plain"], assume["conventions"]["centred"]
+        out.append(f"sigma^2 conventions: plain (moment) sigma_c^2 = {c2p:#.4g}, sigma_e^2 = "
+                   f"{e2p:#.4g}; centred with Bessel (std()**2) sigma_c^2 = {c2c:#.4g}, "
+                   f"sigma_e^2 = {e2c:#.4g}")
+        both = np.isfinite(assume["eq8_plain"])
+        rel = np.abs(assume["eq8_centred"][both] / assume["eq8_plain"][both] - 1)
+        median_gap = rl.agreement(self.c6["true"], self.c6["predicted"])["median_rel_gap"]
+        out.append(f"Eq. 8 with the centred estimators differs from the plain one by at most "
+                   f"{rel.max():.2%} (median {np.median(rel):.2%}) across alpha; the C6 gap is "
+                   f"{median_gap:.0%} (median)")
+        return "\n".join(out)
+
+    def lenet5_lines(self) -> str:
+        """Figure 3 (right): the C6 table for LeNet-5 and its own C6 check (not recorded)."""
+        p, c = self.params, self.c6r
+        v = verdict_c6(c["alpha"], c["true"], c["predicted"], gap_tolerance=p.gap_tolerance,
+                       corr_threshold=p.corr_threshold, d=p.d, seeds=p.seeds)
+        return "\n".join([f"data: {self.sources['lenet5']}", *c6_table(c),
+                          f"LeNet-5 (not part of the recorded C6 verdict): {v.line()}"])
+
+    def c7_lines(self) -> str:
+        """Figure 4 (left) as a table: positive curvature against d, per alpha."""
+        c7, out = self.c7, []
+        for j, a in enumerate(c7["alpha"]):
+            out.append(f"alpha = {a:g}:    d | Hessian PC (mean, min..max)  | G-term PC "
+                       f"(mean, min..max)   | Eq. 8 mean | sqrt(d)")
+            for i, dd in enumerate(c7["d"]):
+                h, g, e = c7["hessian"][i, j], c7["g_term"][i, j], c7["predicted"][i, j]
+                out.append(f"           {dd:4d} | {h.mean():6.3f} ({h.min():6.3f}..{h.max():6.3f})"
+                           f" | {g.mean():6.3f} ({g.min():6.3f}..{g.max():6.3f}) | "
+                           f"{e.mean():10.3f} | {np.sqrt(dd):6.3f}")
+        return "\n".join(out)
+
+    def c13_lines(self) -> str:
+        """Figure 5b's numbers: sigma_c^2, fitted and predicted slopes, per prior seed."""
+        c13, fit = self.c13, self.c13["fit"]
+        out = [f"data: {self.sources['pool']}",
+               f"P = {c13['P']:,}, sigma_c^2 (full space, balanced pool) = {c13['s_c2_full']:#.3g}",
+               f"predicted slope sqrt(P sigma_c^2) = {c13['predicted_slope']:.3g}; the paper's "
+               f"literal P sigma_c^2 = {c13['paper_literal_slope']:.3g}",
+               f"all priors: fitted slope {fit['slope']:.3g} (intercept {fit['intercept']:.3g}, "
+               f"R^2 {fit['r2']:.3f}); Eq. 9 with the measured c_k: slope "
+               f"{c13['fit_eq9']['slope']:.3g}, R^2 {c13['fit_eq9']['r2']:.3f}"]
+        for s, f in c13["fits"].items():
+            out.append(f"prior seed {s}: slope {f['norm']['slope']:.3g} (R^2 {f['norm']['r2']:.3f})"
+                       f"; Eq. 9 with the measured c_k: R^2 {f['eq9']['r2']:.3f}")
+        out.append(f"cost: {c13['seconds']:.1f} s for {len(c13['dist'])} priors of "
+                   f"{self.params.prior_subset_size} images")
+        return "\n".join(out)
+
+    def c14_lines(self) -> str:
+        """Figure 5a as a table: pairwise cosines per alpha and imbalance (init mean [min, max])
+        and ``||Qhat - Q||`` per dataset."""
+        c14 = self.c14
+        out = [f"{n}: {self.sources[r]}" for n, r in zip(ALIGN_NAMES,
+                                                          ("pool", "gaussian", "stand_in"))]
+        names = _pair_names(c14)
+        out.append("alpha  | imbalance | " + " | ".join(f"{p:>16s}" for p in names)
+                   + "   (cosine, mean [min, max] over inits)")
+        for i, a in enumerate(c14["alphas"]):
+            for j, r in enumerate(c14["imbalances"]):
+                cells = [f"{c.mean():+.2f} [{c.min():+.2f},{c.max():+.2f}]"
+                         for c in c14["cos"][:, i, j].T]
+                out.append(f"{a:6g} | {r:9g} | " + " | ".join(cells))
+        for i, a in enumerate(c14["alphas"]):
+            for j, r in enumerate(c14["imbalances"]):
+                out.append(f"||Qhat - Q|| at alpha {a:g}, imbalance {r:g}: " + ", ".join(
+                    f"{SHORT[n]} {c14['dist'][:, i, j, k].mean():.3g}"
+                    for k, n in enumerate(c14["names"])))
+        out.append(f"cost: {c14['seconds']:.1f} s")
+        return "\n".join(out)
+
+    def c15_lines(self) -> str:
+        """Figure 6's numbers: per-init cost, rank correlations with intervals, the bound."""
+        p, c15, corr, m = self.params, self.c15, self.corr, self.margin
+        out = [f"data: {self.sources['fig6']}",
+               f"per init: {np.median(c15['seconds']):.2f} s median, {c15['seconds'].sum():.0f} s "
+               f"in all"]
+        for (u, v), c in corr.items():
+            out.append(f"{u:>9s} vs {v:<9s}: Spearman {c['rho']:+.2f}, {p.ci_level:.0%} bootstrap "
+                       f"interval [{c['lo']:+.2f}, {c['hi']:+.2f}] (predicted sign "
+                       f"{FIG6_EXPECTED[(u, v)]:+d})")
+        out.append(f"sum_k -log Qhat_k >= K log K on {int((m >= -BOUND_ROUNDING).sum())}/"
+                   f"{m.size} inits")
+        out.append(f"initial loss >= log K on {int((c15['loss'] >= np.log(self.K)).sum())}/"
+                   f"{m.size} inits")
+        return "\n".join(out)
+
+
+#: The steps from Eq. 8 to the true G-term, one assumption removed at a time.
+DECOMPOSITION_STEPS = (("eq8", "Eq. 8"), ("eq7_measured_c", "Eq. 7, measured C"),
+                       ("no_cross", "measured residuals"), ("true", "true G-term"))
+#: Short dataset names for tables and figures.
+SHORT = {ALIGN_NAMES[0]: "CIFAR", ALIGN_NAMES[1]: "noise", ALIGN_NAMES[2]: "FMNIST-rgb"}
+
+
+def _pair_names(c14: dict) -> list[str]:
+    return [f"{SHORT[u]}/{SHORT[v]}" for u, v in c14["pairs"]]
+
+
+def gap_source(assume: dict) -> str:
+    """Which step from Eq. 8 to the true G-term (:data:`DECOMPOSITION_STEPS`, one assumption
+    removed at a time) moves ``Tr/||.||_F`` most (median over the defined alphas)."""
+    dec = assume["decomposition"]
+    keep = np.isfinite(dec["true"])
+    steps = {b_label: float(np.median(dec[b][keep] - dec[a][keep]))
+             for (a, _), (b, b_label) in zip(DECOMPOSITION_STEPS, DECOMPOSITION_STEPS[1:])}
+    label, change = max(steps.items(), key=lambda kv: abs(kv[1]))
+    what = {"Eq. 7, measured C": "the class means c_k are not orthogonal with equal norms",
+            "measured residuals": "the residuals are not isotropic and independent across "
+                                  "logits",
+            "true G-term": "the c-e cross terms (zero only in expectation) do not vanish"}[label]
+    return (f"the largest step towards the true curve is '{label}' (median {change:+.2f}): "
+            f"{what}, an assumption of the random logit model, not of our scale")
+
+
+def run(params: Params, *, progress: bool = False) -> Results:
+    """Every computation of chapter 02, in the notebook's order (each one cached).
+
+    Args:
+        params: the validated parameters.
+        progress: show tqdm progress bars on the long loops.
+    """
+    from ..gradient_alignment import qhat_bound_minimum, rank_correlations, rgb32
+    from ..notebook import output_dirs, resolve_device
+
+    prog: Progress = _no_progress
+    if progress:
+        from tqdm.auto import tqdm as prog
+    with torch_threads(params.torch_threads):
+        dev = resolve_device(params.device)
+        ds = load_data(params, dev)
+        dirs = output_dirs(params.results_dir)
+        cache = dirs["cache"]
+        model, theta, z = lenet_300_100(params, ds)
+        c6 = figure3_results(params, model, theta, ds.X, cache_dir=cache, progress=prog)
+        assume = assumption_results(params, model, theta, ds.X, z, cache_dir=cache)
+        cifar5 = load_cifar(params, params.lenet5_n_samples, dev)
+        c6r = lenet5_figure3(params, cifar5, cache_dir=cache, progress=prog)
+        c7 = dimension_results(params, model, theta, ds.X, ds.y, cache_dir=cache, progress=prog)
+        pool = load_cifar(params, params.prior_pool, dev)
+        c13 = prior_results(params, pool, cache_dir=cache, progress=prog)
+        gauss = load_dataset("gaussian", n=params.prior_pool, seed=params.data_seed,
+                             shape=(3, 32, 32), dtype=pool.X.dtype, device=dev)
+        stand_in = rgb32(load_dataset(params.dataset, n=params.prior_pool, seed=params.data_seed,
+                                      dtype=pool.X.dtype, device=dev))
+        pools = dict(zip(ALIGN_NAMES, (pool, gauss, stand_in)))
+        c14 = alignment_results(params, pools, cache_dir=cache, progress=prog)
+        batch6 = load_cifar(params, params.fig6_n, dev, seed=params.data_seed + 1)
+        c15 = figure6_results(params, batch6, cache_dir=cache, progress=prog)
+        corr = rank_correlations(c15, list(FIG6_EXPECTED), n_boot=params.n_boot,
+                                 level=params.ci_level, seed=params.data_seed)
+    sources = {"fashion": ds.source, "lenet5": cifar5.source, "pool": pool.source,
+               "gaussian": gauss.source, "stand_in": stand_in.source, "fig6": batch6.source}
+    return Results(params=params, device=dev.type, sources=sources, P=num_parameters(model),
+                   degree=int(model.degree), z_std=float(z.std()), c6=c6, assume=assume,
+                   c6r=c6r, c7=c7, c13=c13, c14=c14, c15=c15, corr=corr,
+                   margin=c15["qhat_bound"] - qhat_bound_minimum(batch6.num_classes),
+                   K=batch6.num_classes, figures=dirs["figures"])
+
+
+def judge(res: Results) -> list[Verdict]:
+    """The verdicts C6, C7, C13, C14, C15 of ``res`` (with the numbers behind them)."""
+    p, c6, c7, c13, c14, c15 = res.params, res.c6, res.c7, res.c13, res.c14, res.c15
+    v6 = verdict_c6(c6["alpha"], c6["true"], c6["predicted"], gap_tolerance=p.gap_tolerance,
+                    corr_threshold=p.corr_threshold, d=p.d, seeds=p.seeds,
+                    gap_source=gap_source(res.assume), share=c6["share"])
+    v6 = with_values(v6, share=c6["share"], s_c2=c6["s_c2"], s_e2=c6["s_e2"])
+    v7 = with_values(verdict_c7(c7["d"], c7["alpha"], c7["hessian"], c7["g_term"]),
+                     predicted=c7["predicted"])
+    per_seed = {s: {"slope": f["norm"]["slope"], "r2": f["norm"]["r2"], "r2_eq9": f["eq9"]["r2"]}
+                for s, f in c13["fits"].items()}
+    v13 = verdict_c13(per_seed, c13["predicted_slope"], subset_size=p.prior_subset_size,
+                      n_priors=len(c13["dist"]), seconds=float(c13["seconds"]),
+                      slope_tolerance=p.slope_tolerance, r2_min=p.r2_min)
+    v13 = with_values(v13, **{k: c13[k] for k in ("dist", "grad_norm", "eq9_norm", "seed",
+                                                  "s_c2_full", "fit", "fit_eq9")})
+    i1, i_small = c14["alphas"].index(1.0), int(np.argmin(c14["alphas"]))
+    jb = c14["imbalances"].index(1.0)
+    pairs = [tuple(q) for q in c14["pairs"]]
+    k = pairs.index(C14_PAIR)
+    inits = c14["inits"]
+    names = _pair_names(c14)
+    stand_in = {names[m]: float(c14["cos"][:, i1, jb, m].mean())
+                for m, q in enumerate(pairs) if ALIGN_NAMES[2] in q}
+    v14 = verdict_c14({s: float(c14["cos"][n, i1, jb, k]) for n, s in enumerate(inits)},
+                      {s: float(c14["cos"][n, i_small, jb, k]) for n, s in enumerate(inits)},
+                      small_alpha=c14["alphas"][i_small], cos_high=p.cos_high,
+                      cos_low=p.cos_low, n=p.align_n, seconds=float(c14["seconds"]),
+                      half_cos={s: tuple(map(float, c14["half_cos"][n]))
+                                for n, s in enumerate(inits)}, stand_in=stand_in)
+    v14 = with_values(v14, cos=c14["cos"], dist=c14["dist"], pairs=c14["pairs"],
+                      alphas=c14["alphas"], imbalances=c14["imbalances"], inits=inits)
+    v15 = verdict_c15(res.corr, float(res.margin.min()), n_inits=res.margin.size)
+    v15 = with_values(v15, **{k: c15[k] for k in ("entropy", "grad_norm", "curvature", "loss",
+                                                  "qhat_bound", "seconds")})
+    return [v6, v7, v13, v14, v15]
+
+
+def record(res: Results, verdicts: Sequence[Verdict]) -> list[Path]:
+    """Write each verdict's claim file (for the scorecard) with its evidence and data."""
+    data = {"C6": res.sources["fashion"], "C7": res.sources["fashion"],
+            "C13": res.sources["pool"], "C15": res.sources["fig6"],
+            "C14": "; ".join(res.sources[k] for k in ("pool", "gaussian", "stand_in"))}
+    return [record_verdict(v, res.params, evidence=EVIDENCE[v.claim], data_source=data[v.claim])
+            for v in verdicts]
+
+
+# ----------------------------------------------------------------------------- plots
+def _palette() -> list:
+    import seaborn as sns
+
+    return sns.color_palette("colorblind")
+
+
+def _save(fig: Any, name: str, res: Results) -> Any:
+    from ..results import save_figure
+
+    save_figure(fig, name, res.figures)
+    return fig
+
+
+def _bands(ax: Any, x: np.ndarray, curves: Sequence[tuple[np.ndarray, str, str]], pal: list,
+           axis: int = 0) -> None:
+    for (v, label, mk), c in zip(curves, pal):
+        ax.fill_between(x, v.min(axis), v.max(axis), color=c, alpha=0.3, lw=0)
+        ax.plot(x, v.mean(axis), mk + "-", color=c, ms=3, label=label)
+
+
+def plot_figure3(res: Results) -> Any:
+    """Figure 3 (left): true and Eq. 8 G-term curvature across alpha, and the share of the
+    sample carrying the most of ``Tr M``."""
+    import matplotlib.pyplot as plt
+
+    c6, p, pal = res.c6, res.params, _palette()
+    ok = np.isfinite(c6["true"]).all(0) & np.isfinite(c6["predicted"]).all(0)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.9))
+    _bands(axes[0], c6["alpha"][ok], [(c6["true"][:, ok], "true G-term (mean, min/max)", "o"),
+                                      (c6["predicted"][:, ok], "Eq. 8 (mean, min/max)", "s")], pal)
+    axes[0].axhline(1, color="k", ls=":", lw=0.8)
+    axes[0].set(xscale="log", xlabel=r"initialisation scale $\alpha$",
+                ylabel=r"Tr$/\|\cdot\|_F$ of the G-term",
+                title=f"Figure 3 (left): d = {p.d}, {len(p.seeds)} subspace seeds")
+    axes[0].legend(fontsize=7)
+    axes[1].plot(c6["alpha"][ok], c6["share"][ok], "o-", color=pal[2], ms=3)
+    axes[1].axhline(1 / p.n_samples, color="k", ls=":", lw=0.8,
+                    label=f"1/N = {1 / p.n_samples:.3g}")
+    axes[1].set(xscale="log", yscale="log", xlabel=r"initialisation scale $\alpha$",
+                ylabel=r"share of Tr $\bar M$ carried by one sample",
+                title="where the batch average thins out")
+    axes[1].legend(fontsize=7)
+    fig.suptitle(f"C6: LeNet-300-100 (Kaiming, seed {p.model_seed}), T = {p.temperature:g}, on "
+                 f"{res.data_short}", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, "02_fig3_expected_g", res)
+
+
+def plot_assumptions(res: Results) -> Any:
+    """The C6 gap split by assumption, and the cosines between the class means ``c_k``."""
+    import matplotlib.pyplot as plt
+
+    a, pal = res.assume, _palette()
+    dec, keep = a["decomposition"], np.isfinite(a["decomposition"]["true"])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.9))
+    for (k, label), c in zip(DECOMPOSITION_STEPS, pal):
+        axes[0].plot(a["alpha"][keep], dec[k][keep], "o-", ms=3, color=c, label=label)
+    axes[0].set(xscale="log", xlabel=r"initialisation scale $\alpha$", ylabel=r"Tr$/\|\cdot\|_F$",
+                title=f"C6 gap split by assumption (seed {res.params.seeds[0]})")
+    axes[0].legend(fontsize=7)
+    im = axes[1].imshow(res._stats_at_one()["c_cos"], cmap="RdBu_r", vmin=-1, vmax=1)
+    axes[1].set(xlabel="class l", ylabel="class k", title=r"cosines between class means $c_k$")
+    fig.colorbar(im, ax=axes[1], fraction=0.046)
+    fig.suptitle(f"Random logit model assumptions: LeNet-300-100 on {res.data_short}", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, "02_assumptions", res)
+
+
+def plot_figure3_right(res: Results) -> Any:
+    """Figure 3 (right): the same comparison for LeNet-5 on CIFAR-10."""
+    import matplotlib.pyplot as plt
+
+    c, p = res.c6r, res.params
+    ok = np.isfinite(c["true"]).all(0) & np.isfinite(c["predicted"]).all(0)
+    fig, ax = plt.subplots(figsize=(5.5, 3.9))
+    _bands(ax, c["alpha"][ok], [(c["true"][:, ok], "true G-term (mean, min/max)", "o"),
+                                (c["predicted"][:, ok], "Eq. 8 (mean, min/max)", "s")], _palette())
+    ax.set(xscale="log", xlabel=r"initialisation scale $\alpha$",
+           ylabel=r"Tr$/\|\cdot\|_F$ of the G-term",
+           title=f"Figure 3 (right): LeNet-5, d = {p.d}, {len(p.seeds)} seeds")
+    ax.legend(fontsize=7)
+    fig.suptitle(f"LeNet-5 (Kaiming, seed {p.model_seed}) on "
+                 f"{res.sources['lenet5'].split(':')[0]}, n={p.lenet5_n_samples}", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, "02_fig3_right_lenet5", res)
+
+
+def plot_figure4_left(res: Results) -> Any:
+    """Figure 4 (left): positive curvature against d (Hessian, G-term, Eq. 8), per alpha."""
+    import matplotlib.pyplot as plt
+
+    c7, p = res.c7, res.params
+    fig, axes = plt.subplots(1, len(c7["alpha"]), figsize=(5.2 * len(c7["alpha"]), 3.8),
+                             squeeze=False)
+    for j, ax in enumerate(axes[0]):
+        _bands(ax, np.asarray(c7["d"]), [(c7["hessian"][:, j], "Hessian", "o"),
+                                         (c7["g_term"][:, j], "G-term", "s"),
+                                         (c7["predicted"][:, j], "Eq. 8", "^")], _palette(), 1)
+        ax.plot(c7["d"], np.sqrt(c7["d"]), "k:", lw=0.8, label=r"$\sqrt{d}$ (upper bound)")
+        ax.set_xscale("log")
+        ax.set_xticks(c7["d"], [str(v) for v in c7["d"]])
+        ax.xaxis.set_minor_locator(plt.NullLocator())
+        ax.set(xlabel="subspace dimension d", ylabel=r"positive curvature Tr$/\|\cdot\|_F$",
+               title=rf"$\alpha$ = {c7['alpha'][j]:g}, {len(p.seeds)} seeds (min/max bands)")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Figure 4 (left): LeNet-300-100, T = {p.temperature:g}, on {res.data_short}",
+                 fontsize=8)
+    fig.tight_layout()
+    return _save(fig, "02_fig4_left_dimension", res)
+
+
+def plot_figure5b(res: Results) -> Any:
+    """Figure 5b: gradient norm against ``||Qhat - Q||``, the predicted and fitted lines."""
+    import matplotlib.pyplot as plt
+
+    c13, p, pal = res.c13, res.params, _palette()
+    fit = c13["fit"]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.scatter(c13["dist"], c13["grad_norm"], s=8, color=pal[0], alpha=0.6,
+               label="gradient on a prior-Q subset")
+    ax.scatter(c13["dist"], c13["eq9_norm"], s=4, color=pal[2], alpha=0.5,
+               label=r"Eq. 9, measured $c_k$")
+    xs = np.linspace(0, c13["dist"].max() * 1.05, 50)
+    ax.plot(xs, c13["predicted_slope"] * xs, "k--", lw=1,
+            label=r"predicted $\sqrt{P\sigma_c^2}\,\|\hat Q - Q\|$")
+    ax.plot(xs, fit["intercept"] + fit["slope"] * xs, color=pal[1], lw=1,
+            label=f"fit, $R^2$ = {fit['r2']:.2f}")
+    ax.set(xlabel=r"$\|\hat Q - Q\|_2$", ylabel=r"$\|\nabla_\theta \ell\|_2$",
+           title=f"Figure 5b: {len(c13['dist'])} priors ({len(p.prior_seeds)} seeds), subsets "
+                 f"of {p.prior_subset_size}")
+    ax.legend(fontsize=7)
+    fig.suptitle(f"LeNet-5 (Kaiming, seed {p.model_seed}) on {res.sources['pool'].split(':')[0]}",
+                 fontsize=8)
+    fig.tight_layout()
+    return _save(fig, "02_fig5b_prior_gradient", res)
+
+
+def plot_figure5a(res: Results) -> Any:
+    """Figure 5a: pairwise gradient cosines per alpha and imbalance (init min/max)."""
+    import matplotlib.pyplot as plt
+
+    c14, p, pal = res.c14, res.params, _palette()
+    names = _pair_names(c14)
+    fig, axes = plt.subplots(1, len(c14["alphas"]), figsize=(5.2 * len(c14["alphas"]), 3.8),
+                             squeeze=False)
+    x, w = np.arange(len(names)), 0.8 / len(c14["imbalances"])
+    for ax, (i, a) in zip(axes[0], enumerate(c14["alphas"])):
+        for j, r in enumerate(c14["imbalances"]):
+            c = c14["cos"][:, i, j]
+            ax.bar(x + j * w, c.mean(0), w, yerr=[c.mean(0) - c.min(0), c.max(0) - c.mean(0)],
+                   color=pal[j], label=f"imbalance {r:g}" if r > 1 else "balanced", capsize=2)
+        ax.axhline(p.cos_high, color="k", ls=":", lw=0.8)
+        ax.set_xticks(x + w * (len(c14["imbalances"]) - 1) / 2, names, fontsize=7)
+        ax.set(ylim=(-1, 1), ylabel="gradient cosine",
+               title=rf"$\alpha$ = {a:g}, {len(c14['inits'])} inits (min/max)")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Figure 5a: LeNet-5, n = {p.align_n} per dataset; Fashion-MNIST 32x32x3 "
+                 "stands in for SVHN (C14 is decided on CIFAR/noise)", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, "02_fig5a_gradient_cosines", res)
+
+
+def plot_figure6(res: Results) -> Any:
+    """Figure 6: entropy, gradient norm, positive curvature and loss over Kaiming inits."""
+    import matplotlib.pyplot as plt
+
+    c15, corr = res.c15, res.corr
+    labels = {"entropy": "avg. softmax entropy", "grad_norm": "gradient norm",
+              "curvature": "positive curvature", "loss": "initial loss"}
+    pairs = [("entropy", "curvature"), ("entropy", "grad_norm"), ("curvature", "grad_norm"),
+             ("entropy", "loss")]
+    fig, axes = plt.subplots(1, len(pairs), figsize=(4.2 * len(pairs), 3.6))
+    for ax, (u, v) in zip(axes, pairs):
+        sc = ax.scatter(c15[u], c15[v], c=c15["loss"], cmap="viridis", s=10)
+        ax.set(xlabel=labels[u], ylabel=labels[v], title=f"Spearman {corr[(u, v)]['rho']:+.2f}")
+    fig.colorbar(sc, ax=axes, label="initial loss", fraction=0.02)
+    fig.suptitle(f"Figure 6: {c15['seed'].size} Kaiming inits of LeNet-5, d = {res.params.fig6_d}"
+                 f", on {res.sources['fig6'].split(':')[0]}, n = {res.params.fig6_n}", fontsize=8)
+    return _save(fig, "02_fig6_inits", res)
