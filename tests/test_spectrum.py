@@ -66,10 +66,19 @@ def test_outlier_rule_errors():
         count_outliers(np.array([1.0, 0.0, -1.0]), max_outliers=2)
 
 
-def test_positive_curvature_of():
+def test_positive_curvature_of_is_eq2_of_the_curvature_package():
+    """One home for Eq. 2: the spectrum form equals curvature.positive_curvature on the
+    diagonal matrix, including its NaN for a zero matrix (it used to raise here)."""
+    import math
+
+    from goldilocks_nb.curvature import positive_curvature
+
     assert positive_curvature_of(np.array([3.0, 4.0])) == pytest.approx(7 / 5)
+    lam = np.array([2.0, -0.5, 1e-3])
+    assert positive_curvature_of(lam) == positive_curvature(torch.diag(torch.tensor(lam)))
+    assert math.isnan(positive_curvature_of(np.zeros(3)))
     with pytest.raises(ValueError):
-        positive_curvature_of(np.zeros(3))
+        positive_curvature_of(np.array([1.0, np.nan]))
 
 
 def test_lanczos_moments_exact_for_low_degree():

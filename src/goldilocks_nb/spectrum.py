@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .curvature import hessian_matmat
+from .curvature import hessian_matmat, positive_curvature
 from .functional import Params
 
 __all__ = [
@@ -102,12 +102,11 @@ def exact_hessian_spectrum(model: nn.Module, params: Params, X: torch.Tensor, y:
 
 
 def positive_curvature_of(eigenvalues: np.ndarray) -> float:
-    """``Tr H / ||H||_F = sum(lambda) / sqrt(sum(lambda^2))`` (Eq. 2 of the main paper)."""
-    lam = np.asarray(eigenvalues, dtype=np.float64)
-    norm = float(np.sqrt(np.sum(lam**2)))
-    if norm == 0.0:
-        raise ValueError("positive curvature is undefined for a zero spectrum")
-    return float(np.sum(lam) / norm)
+    """``Tr H / ||H||_F = sum(lambda) / sqrt(sum(lambda^2))`` (Eq. 2 of the main paper) from
+    a spectrum: :func:`goldilocks_nb.curvature.positive_curvature` of ``diag(lambda)``, the
+    one home of Eq. 2 (``nan`` for a zero spectrum, as there)."""
+    lam = torch.as_tensor(np.asarray(eigenvalues, dtype=np.float64))
+    return positive_curvature(torch.diag(lam))
 
 
 @dataclass(frozen=True)
