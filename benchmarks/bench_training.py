@@ -87,11 +87,10 @@ def grid_configs(alphas: Sequence[float], eta0s: Sequence[float]) -> list[tuple[
 
 def kaiming_factory(name: str, seed: int, dtype: torch.dtype, device: torch.device,
                     **kwargs) -> ModelFactory:
-    """A fresh model at ``theta_0(seed)`` as the engine draws it: Kaiming in float32, cast."""
+    """A fresh model at ``theta_0(seed)`` as the engine draws it: Kaiming in ``dtype``."""
 
     def make() -> nn.Module:
-        model = build_model(name, seed=seed, dtype=torch.float32, **kwargs)
-        return model.to(dtype=dtype, device=device)
+        return build_model(name, seed=seed, dtype=dtype, device=device, **kwargs)
 
     return make
 
