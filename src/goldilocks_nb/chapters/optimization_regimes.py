@@ -970,8 +970,11 @@ def verdict_c16(fits: Mapping[str, Mapping[str, Any]], per_seed: Mapping[int, bo
                            f"derivation's L - 2 = {depth[m] - 2}, not the written linear "
                            "relation (which is the L = 3 case)")
         elif support[m] == "neither":
-            reasons.append(f"{m}: slope {_fmt(fits[m]['slope'], '.2f')} fits neither 1 nor "
-                           f"L - 2 = {depth[m] - 2}")
+            pred = ("1 (= L - 2 for L = 3)" if depth[m] == 3
+                    else f"1 nor L - 2 = {depth[m] - 2}")
+            reasons.append(f"{m}: slope {_fmt(fits[m]['slope'], '.2f')} (range "
+                           f"[{_fmt(fits[m]['lo'], '.2f')}, {_fmt(fits[m]['hi'], '.2f')}]) "
+                           f"fits neither {pred}")
     if not any(signature_seen.values()):
         reasons.append("no alpha < 1 run showed the divergence signature before training")
     held = sum(per_seed.values())
