@@ -335,7 +335,8 @@ def _trains(ctx: Context, model: str, alpha: float, eta0: float, seed: int) -> b
 def staircase_study(ctx: Context, model: str, *, progress: bool = False) -> dict[str, Any]:
     """Figure 8 left by bisection: per alpha the largest rung of the x2 ``eta0`` ladder that
     trains (seed ``seed``), then the boundary pair (that rung and the next one up) on every
-    seed of ``seeds``.
+    seed of ``seeds``. LeNet-5 alphas above ``paper_trainable_alpha`` (C20: "any learning
+    rate") try every rung.
 
     Returns:
         ``{"rungs", "bisection" (per alpha, :func:`goldilocks_nb.regimes.bisect_ladder`),
@@ -349,6 +350,18 @@ def staircase_study(ctx: Context, model: str, *, progress: bool = False) -> dict
         return [_trains(ctx, model, a, e, p.seed) for a, e in configs]
 
     bis = rg.bisect_ladder(p.alphas[model], rungs, evaluate)
+    # C20 is about "any learning rate": above its bound (LeNet-5) trainability need not be
+    # monotone in eta0 (small rates barely move), so every rung is tried there
+    sweep = [a for a in p.alphas[model] if model == "lenet-5" and a > p.paper_trainable_alpha]
+    if sweep:
+        evaluate([(a, e) for a in sweep for e in rungs])
+        for a in sweep:
+            ok = [e for e in rungs if _trains(ctx, model, a, e, p.seed)]
+            bis[a]["probes"] = {e: _trains(ctx, model, a, e, p.seed) for e in rungs}
+            if ok:
+                bis[a]["max_eta0"] = max(ok)
+                bigger = [e for e in rungs if e > max(ok)]
+                bis[a]["first_fail"] = bigger[0] if bigger else None
     pairs = [(a, e) for a, b in bis.items() for e in (b["max_eta0"], b["first_fail"])
              if e is not None]
     train_configs(ctx, model, pairs, p.seeds, progress=progress)
