@@ -249,6 +249,24 @@ def test_roc_auc_against_a_brute_force_count():
     assert r["lo"] <= r["auc"] <= r["hi"]
 
 
+def test_staircase_fits_use_alpha_below_one_and_each_seeds_boundary():
+    study = {"bisection": {0.1: {"max_eta0": 0.1, "first_fail": 0.2},
+                           0.2: {"max_eta0": 0.2, "first_fail": 0.4},
+                           1.0: {"max_eta0": 0.2, "first_fail": 0.4}},
+             "boundary": {0.1: {0: {"trains_at_max": True, "fails_above": True},
+                                1: {"trains_at_max": True, "fails_above": False}},
+                          0.2: {0: {"trains_at_max": True, "fails_above": True},
+                                1: {"trains_at_max": False, "fails_above": True}},
+                          1.0: {0: {"trains_at_max": True, "fails_above": True},
+                                1: {"trains_at_max": True, "fails_above": True}}}}
+    fit = ch.staircase_fit(study)
+    assert fit["alphas"] == [0.1, 0.2] and fit["slope"] == pytest.approx(1.0)
+    seeds = ch.per_seed_fits(study, [0, 1])
+    assert seeds[0]["slope"] == pytest.approx(1.0)
+    # seed 1: 0.2 trains at alpha 0.1 (one rung up), nothing of the pair at alpha 0.2
+    assert seeds[1]["points"] == 1 and seeds[1]["slope"] is None
+
+
 def test_restart_plan_reports_every_skipped_step():
     kept, skipped = ch.restart_plan(60, 72, 300, [0.5, 1.0, 1.2, 1.5])
     assert kept == [0, 30, 60]
@@ -329,8 +347,10 @@ def test_c17_branches():
 
 
 def adm(n, trains, reentry=2):
-    return {"exact": {"admissible": n, "admissible_trains": trains},
-            "power": {"admissible": n + 1, "admissible_trains": trains},
+    return {"exact": {"admissible": n, "admissible_trains": trains, "inadmissible": 4,
+                      "inadmissible_trains": 3},
+            "power": {"admissible": n + 1, "admissible_trains": trains, "inadmissible": 3,
+                      "inadmissible_trains": 3},
             "reentry_small_alpha": reentry, "flipped_by_power": 1}
 
 
@@ -409,9 +429,13 @@ def test_c22_branches():
     v = ch.verdict_c22({"f": rl("random-fixed", 1.0, 0.4, 0.1, 50),
                         "r": rl("random-redrawn", 1.0, 0.5, 0.5)}, appear=0.05, needed="n")
     assert v.verdict == "reproduced"
-    v = ch.verdict_c22({"f": rl("random-fixed", 1.0, 0.4, 0.3),
+    v = ch.verdict_c22({"f": rl("random-fixed", 1.0, 0.4, 0.3, 50),
                         "r": rl("random-redrawn", 1.0, 0.5, 0.5)}, appear=0.05, needed="n")
     assert v.verdict == "partly" and "vanish" in v.why
+    # not memorised within the budget: vanishing cannot be judged
+    v = ch.verdict_c22({"f": rl("random-fixed", 10.0, 0.4, 0.3),
+                        "r": rl("random-redrawn", 10.0, 1.0, 1.0)}, appear=0.05, needed="n")
+    assert v.verdict == INCONCLUSIVE and "not memorised" in v.why
     v = ch.verdict_c22({"f": rl("random-fixed", 1.0, 0.01, 0.0),
                         "r": rl("random-redrawn", 1.0, 0.5, 0.5)}, appear=0.05, needed="n")
     assert v.verdict == "not reproduced"
