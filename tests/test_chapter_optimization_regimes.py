@@ -365,6 +365,8 @@ def test_c18_branches():
     assert v.verdict == "partly" and "lines up" in v.why
     v = ch.verdict_c18(adm(5, 1), {"m": ""}, over, agreement_min=0.8, needed="n")
     assert v.verdict == "not reproduced"
+    v = ch.verdict_c18(adm(2, 2), {"m": "x"}, over, agreement_min=0.8, needed="n")
+    assert v.verdict == INCONCLUSIVE and "only 2 admissible" in v.why
 
 
 def test_c19_branches():

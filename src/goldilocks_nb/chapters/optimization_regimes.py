@@ -1053,7 +1053,7 @@ def verdict_c17(counts: Mapping[str, Mapping[str, int]], *, min_share: float, ne
 
 def verdict_c18(adm: Mapping[str, Any], misaligned: Mapping[str, str],
                 overstatement: Mapping[str, Mapping[float, float]], *, agreement_min: float,
-                needed: str, definition: str = "") -> Verdict:
+                needed: str, min_admissible: int = 3, definition: str = "") -> Verdict:
     """C18: admissible rates (eta ||H||_2 < 2, ||H||_2 at re-entry) train; the zone is not
     aligned with the trainability boundaries.
 
@@ -1066,7 +1066,9 @@ def verdict_c18(adm: Mapping[str, Any], misaligned: Mapping[str, str],
         misaligned: per model, :func:`zone_alignment` ('' where aligned).
         overstatement: per model and alpha < 1, :func:`init_overstatement`.
         agreement_min: least share of admissible configurations that must train.
-        needed: the scale that would give alpha < 1 runs a re-entry within the budget.
+        needed: the scale (rungs, steps) that would give enough admissible configurations.
+        min_admissible: least admissible configurations for the implication to be read
+            (the project's rule of >= 3 for what decides a verdict).
     """
     ex, pw = adm["exact"], adm["power"]
     share = ex["admissible_trains"] / ex["admissible"] if ex["admissible"] else math.nan
@@ -1087,11 +1089,13 @@ def verdict_c18(adm: Mapping[str, Any], misaligned: Mapping[str, str],
                      "init_overstatement": over},
           "key": f"{ex['admissible_trains']}/{ex['admissible']} admissible train",
           "quote": paper_quote(verdict_c18), "definition": definition}
-    if ex["admissible"] == 0 or adm["reentry_small_alpha"] == 0:
+    if ex["admissible"] < min_admissible or adm["reentry_small_alpha"] == 0:
         return inconclusive("C18", measured, "no alpha < 1 run re-entered (left the uniform "
                             "phase) within the step budget, so ||H||_2 at re-entry is not "
                             "measured" if adm["reentry_small_alpha"] == 0 else
-                            "no admissible configuration in the runs", needed, **kw)
+                            f"only {ex['admissible']} admissible configuration(s) in the runs "
+                            f"(< {min_admissible}): the ladder's rungs lie above 2/||H||_2",
+                            needed, **kw)
     implies = share >= agreement_min
     reasons = []
     if not implies:
@@ -1482,6 +1486,20 @@ def needed_texts(ctx: Context, res: Mapping[str, Any], flops: Mapping[str, float
                   f" {2 * p.random_steps:,} steps: "
                   + cost_text(run_flops(flops[m], p.random_n, 2 * p.random_steps,
                                         10 * len(p.random_alphas)), p))
+    c18 = []
+    for m in MODELS:
+        rate = leave_rate(res[m]["table"])
+        for a, sh in sorted(res[m]["sharp"].items()):
+            use = sh["reentry"] or sh["init"]
+            bound = 2 * a ** (DEPTH[m] - 2) / use["exact"]
+            txt = f"{m} alpha {a:g}: admissible eta0 < {bound:.2g}"
+            if a < 1 and rate is not None:
+                steps = int(math.ceil(rate / bound))
+                txt += (f" (~{steps:,} steps to leave the uniform phase, one run: "
+                        + cost_text(run_flops(flops[m], p.n_train[m], steps, 1), p) + ")")
+            c18.append(txt)
+    out["C18"] = ("rungs below 2 alpha^(L-2)/||H||_2 (||H||_2 at re-entry for alpha < 1) on "
+                  "3 seeds: " + "; ".join(c18))
     out["B2"] = ("more configurations in each class: the bisection grids of the default "
                  "profile")
     return out
@@ -1517,7 +1535,7 @@ def chapter_verdicts(ctx: Context, res: Mapping[str, Any], flops: Mapping[str, f
     mis = {m: zone_alignment(res[m]["table"], res[m]["zone"]) for m in MODELS}
     over = {m: init_overstatement(res[m]["study"], res[m]["sharp"], DEPTH[m]) for m in MODELS}
     out.append((verdict_c18(adm, mis, over, agreement_min=p.agreement_min,
-                            needed=need["staircase"],
+                            needed=need["C18"],
                             definition=dfn + "; admissible: eta ||H||_2 < 2 with ||H||_2 on the "
                             "whole training set (Lanczos), at re-entry for alpha < 1 where "
                             "the largest trainable rung re-entered, else at init; zone: "
