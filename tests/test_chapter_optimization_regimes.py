@@ -267,6 +267,19 @@ def test_staircase_fits_use_alpha_below_one_and_each_seeds_boundary():
     assert seeds[1]["points"] == 1 and seeds[1]["slope"] is None
 
 
+def test_admissible_configs_pick_the_largest_rung_below_two_over_h():
+    from types import SimpleNamespace
+
+    ctx = SimpleNamespace(params=Params(eta0_range={"lenet-300-100": [0.001, 0.016],
+                                                    "lenet-5": [0.01, 0.04]}))
+    sharp = {0.01: {"init": {"exact": 0.001}, "reentry": {"exact": 4.0}},
+             1.0: {"init": {"exact": 100.0}, "reentry": None},
+             1000.0: {"init": {"exact": 1e9}, "reentry": None}}
+    # alpha 0.01 (L = 3): 2 * 0.01 / 4 = 0.005 -> rung 0.004 (re-entry, not init);
+    # alpha 1: 0.02 -> 0.016; alpha 1000: 2e-6 below the lowest rung -> none
+    assert ch.admissible_configs(ctx, "lenet-300-100", sharp) == [(0.01, 0.004), (1.0, 0.016)]
+
+
 def test_restart_plan_reports_every_skipped_step():
     kept, skipped = ch.restart_plan(60, 72, 300, [0.5, 1.0, 1.2, 1.5])
     assert kept == [0, 30, 60]

@@ -1416,11 +1416,30 @@ def verdict_b2(table: pd.DataFrame, *, min_class: int, needed: str,
 # ----------------------------------------------------------------------------- chapter
 
 
+def admissible_configs(ctx: Context, model: str, sharp: Mapping[float, Any]
+                       ) -> list[tuple[float, float]]:
+    """Per alpha, the largest ladder rung with ``eta ||H||_2 < 2`` (``||H||_2`` at re-entry
+    for alpha < 1 where measured, else at init): the configurations C18's implication
+    "admissible => trains" is about (the bisection's rungs may all lie above it)."""
+    rungs = rg.ladder(*ctx.params.eta0_range[model])
+    out = []
+    for a, sh in sorted(sharp.items()):
+        use = sh["reentry"] or sh["init"]
+        bound = 2 * a ** (DEPTH[model] - 2) / use["exact"]
+        below = [e for e in rungs if e < bound]
+        if below:
+            out.append((a, max(below)))
+    return out
+
+
 def study_model(ctx: Context, model: str, *, progress: bool = False) -> dict[str, Any]:
     """Everything Figure 8 needs for one model: the staircase bisection with its boundary
-    seeds, ``||H||_2`` (init, re-entry; exact and power), the zone, the run table."""
+    seeds, ``||H||_2`` (init, re-entry; exact and power), the largest admissible rung per
+    alpha on every seed, the zone, the run table."""
     study = staircase_study(ctx, model, progress=progress)
     sharp = sharpness_study(ctx, model, study)
+    train_configs(ctx, model, admissible_configs(ctx, model, sharp), ctx.params.seeds,
+                  progress=progress)
     zone = zone_study(ctx, model)
     table = run_table(ctx, model, sharp, zone)
     return {"study": study, "sharp": sharp, "zone": zone, "table": table,
