@@ -517,8 +517,10 @@ def _execute(problem, configs, cache, device, dev, chunk_size, executor, client,
         for c in configs:
             record = store.load(c.key)
             if record is not None and record["status"] == "done":
-                results[c.run] = RunResult(c, list(record["rows"]), record["params"],
-                                           record["diverged_step"])
+                # a stored run may come from another grid: its rows carry that grid's
+                # run index, renumbered here to this grid's
+                rows = [{**r, "run": c.run} for r in record["rows"]]
+                results[c.run] = RunResult(c, rows, record["params"], record["diverged_step"])
             else:
                 todo.append(c)
     else:
