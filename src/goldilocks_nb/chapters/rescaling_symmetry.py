@@ -727,6 +727,7 @@ def measure_b1(zone: Mapping[str, Mapping[str, Any]], degrees: Mapping[str, int]
             slope_curvature=_slope(ns, [t["upper"] for t in table]), predicted_slope=1.0 / L,
             open_upper=open_upper, decades=math.log10(ns[-1] / ns[0]), seconds=seconds,
             seconds_per_image_direction=rate,
+            g_bound_max=max(r["g_bound"] for s in seeds for r in z["per_seed"][s]["rows"]),
             full_n_seconds={"n": PAPER_N[name], "d": 50, "seeds": 3,
                             "seconds": rate * PAPER_N[name] * 50 * 3})
     return out

@@ -79,15 +79,9 @@ def off_max_mass(z: torch.Tensor, ratio: float) -> torch.Tensor:
     ``s = sum_{k != k*} exp(ratio (z_k - z_k*))`` it is ``s / (1 + s)``, shape ``(N,)``."""
     if not (ratio > 0 and math.isfinite(ratio)):
         raise ValueError(f"ratio must be finite and > 0, got {ratio!r}")
-    u = ratio * (z - z.max(dim=1, keepdim=True).values)  # <= 0, one zero per row (or more)
-    s = torch.exp(u).sum(dim=1) - 1.0  # the maximum contributes exp(0) = 1
-    small = s < 1e-8  # recompute the tiny sums without the 1 - 1 cancellation
-    if bool(small.any()):
-        us = u[small]
-        kstar = us.argmax(dim=1, keepdim=True)
-        us = us.scatter(1, kstar, float("-inf"))
-        s = s.clone()
-        s[small] = torch.exp(us).sum(dim=1)
+    u = ratio * (z - z.max(dim=1, keepdim=True).values)  # <= 0, zero at the maximum
+    u = u.scatter(1, u.argmax(dim=1, keepdim=True), float("-inf"))  # drop one maximum
+    s = torch.exp(u).sum(dim=1)  # a tied maximum stays in (exp(0) = 1)
     return s / (1.0 + s)
 
 
