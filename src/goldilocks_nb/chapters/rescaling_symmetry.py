@@ -804,9 +804,11 @@ def verdict_b1(b1: Mapping[str, Mapping[str, Any]], *, slope_factor: float,
         why = "; ".join(f"{m}: the upper edge grows with N on {seed_agreement(grows[m])}"
                         for m in no_growth)
         return Verdict("B1", "not reproduced", measured, why, **kw)
+    def per_seed(m: str) -> str:
+        return ", ".join(f"{ps['slope']:.2f}" for ps in b1[m]["per_seed"].values())
+
     why = "; ".join(f"{m}: slope within a factor {slope_factor:g} of 1/L on "
-                    f"{seed_agreement(in_band[m])} (per seed "
-                    f"{', '.join(f'{x:.2f}' for x in (ps['slope'] for ps in b1[m]['per_seed'].values()))})"
+                    f"{seed_agreement(in_band[m])} (per seed {per_seed(m)})"
                     for m in b1 if not all(in_band[m].values()))
     return Verdict("B1", "partly", measured, why, **kw)
 
@@ -824,14 +826,15 @@ def plot_zone_vs_n(ctx: Context, b1: Mapping[str, Mapping[str, Any]]) -> Any:
         ns = np.array(v["n"], float)
         t = v["table"]
 
-        def arr(k: str) -> np.ndarray:
+        def arr(k: str, t: Sequence[Mapping] = t) -> np.ndarray:
             return np.array([np.nan if r[k] is None else r[k] for r in t], float)
 
-        for s, ps in v["per_seed"].items():
+        for ps in v["per_seed"].values():
             ax.plot(ns, [np.nan if e is None else e for e in ps["dom_upper"]], "-", lw=0.8,
                     color=colors[0], alpha=0.4)
         ax.plot(ns, arr("dom_upper"), "o-", color=colors[0],
-                label=r"upper edge, $\|\mathcal{G}\|_2 \geq \|\mathcal{H}\|_2$ (thin: per subspace)")
+                label=r"upper edge, $\|\mathcal{G}\|_2 \geq \|\mathcal{H}\|_2$ "
+                      "(thin: per subspace)")
         ax.plot(ns, arr("upper"), "s--", color=colors[1],
                 label=f"upper edge, curvature {ctx.params.zone_fraction:g} x peak")
         ax.plot(ns, arr("dom_lower"), "o-", color=colors[2], label="lower edge (G dominance)")
