@@ -219,12 +219,13 @@ def _table(ns, upper, lower=0.5, gap=1e-2):
 
 
 def b1_numbers(slopes1=(0.33, 0.30, 0.36), slopes2=(0.2, 0.22, 0.18), *, ns=(100, 1000, 10000),
-               open_upper=False):
+               open_upper=False, no_dominance=False):
     out = {}
     for m, L, slopes in [(M1, 3, slopes1), (M2, 5, slopes2)]:
         upper = [3.0 * (n / ns[0]) ** (sum(slopes) / len(slopes)) for n in ns]
         out[m] = dict(n=list(ns), table=_table(ns, upper), slope=sum(slopes) / len(slopes),
                       predicted_slope=1.0 / L, open_upper=open_upper,
+                      no_dominance=no_dominance,
                       decades=math.log10(ns[-1] / ns[0]),
                       per_seed={s: {"dom_upper": upper, "slope": x} for s, x in enumerate(slopes)},
                       full_n_seconds={"n": ch.PAPER_N[m], "d": 50, "seeds": 3,
@@ -257,6 +258,7 @@ def test_b1_not_reproduced_when_the_edge_does_not_grow():
 @pytest.mark.parametrize("kwargs, words", [
     (dict(ns=(100, 200, 400)), "spans only 0.60 decades"),
     (dict(open_upper=True), "beyond the alpha grid"),
+    (dict(no_dominance=True), "no alpha where ||G||_2 >= ||H-term||_2"),
 ])
 def test_b1_inconclusive_with_the_scale_that_would_decide_it(kwargs, words):
     v = ch.verdict_b1(b1_numbers(**kwargs), slope_factor=2.0)
@@ -285,8 +287,10 @@ def test_zone_edges_on_a_closed_form_curve():
     a = [0.1, 1.0, 10.0, 100.0]
     e = zone_edges(a, [1e-4, 1.0, 1.0, 0.0], [1e-2, 1e-1, 0.1, 1.0], [0.0, 1.0, 1.0, 0.0], 0.5)
     assert e["lower"] == pytest.approx(10 ** -0.5) and e["upper"] == pytest.approx(10 ** 1.5)
-    assert e["dom_lower"] == pytest.approx(10 ** (-1 / 3))  # log(G/H): -2 -> +1 decades
+    assert e["dom_found"] and e["dom_lower"] == pytest.approx(10 ** (-1 / 3))
     assert 10.0 < e["dom_upper"] < 100.0
+    none = zone_edges(a, [0.0, 0.1, 0.1, 0.0], [1.0] * 4, [0.0, 1.0, 1.0, 0.0], 0.5)
+    assert not none["dom_found"] and none["dom_upper"] is None
 
 
 def test_zone_parameters_are_checked():

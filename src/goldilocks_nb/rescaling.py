@@ -368,7 +368,8 @@ def zone_edges(
     positive curvature falls below ``fraction`` of its peak
     (:func:`goldilocks_zone_bounds`), and ``dom_lower``/``dom_upper``, the interval of
     :func:`dominance_range` (``||G||_2 >= ||H-term||_2``) that holds the curvature peak
-    (else the one nearest to it). ``None``: open at that end of the grid (or no interval).
+    (else the one nearest to it). ``None``: open at that end of the grid, or no interval
+    at all (then ``dom_found`` is false).
     """
     a = _positive_1d("alphas", alphas)
     zone = goldilocks_zone_bounds(a, curvature, fraction)
@@ -385,7 +386,8 @@ def zone_edges(
         lo, hi = min(dom, key=dist)
         lo = None if lo <= a[0] else lo
         hi = None if hi >= a[-1] else hi
-    return {"lower": zone.lower, "upper": zone.upper, "dom_lower": lo, "dom_upper": hi}
+    return {"lower": zone.lower, "upper": zone.upper, "dom_lower": lo, "dom_upper": hi,
+            "dom_found": bool(dom)}
 
 
 def zone_interval(

@@ -690,19 +690,21 @@ def measure_b1(zone: Mapping[str, Mapping[str, Any]], degrees: Mapping[str, int]
         ``{model: {"n", "table" (mean-curve rows {n, lower, upper, dom_lower, dom_upper,
         min_gap, gap_alpha}), "per_seed" ({seed: {"dom_upper": [per n], "slope"}}),
         "slope" (mean-curve), "predicted_slope" (1/L), "open_upper" (an upper edge open at
-        the grid's end), "decades" (log10 N range), "seconds_per_image_direction",
+        the grid's end), "no_dominance" (some seed and N with no G-dominated interval),
+        "decades" (log10 N range), "seconds_per_image_direction",
         "full_n_seconds" ({"d": ..., "seconds": ...} at the paper's N)}}``.
     """
     out = {}
     for name, z in zone.items():
         L, ns = int(degrees[name]), list(z["n"])
         seeds = list(z["per_seed"])
-        per_seed, open_upper = {}, False
+        per_seed, open_upper, no_dominance = {}, False, False
         for seed in seeds:
             rows = z["per_seed"][seed]["rows"]
-            dom = [_edges_of([r for r in rows if r["n"] == n], zone_fraction)["dom_upper"]
-                   for n in ns]
-            open_upper |= any(e is None for e in dom)
+            edges = [_edges_of([r for r in rows if r["n"] == n], zone_fraction) for n in ns]
+            dom = [e["dom_upper"] for e in edges]
+            open_upper |= any(e["dom_found"] and e["dom_upper"] is None for e in edges)
+            no_dominance |= any(not e["dom_found"] for e in edges)
             per_seed[seed] = {"dom_upper": dom, "slope": _slope(ns, dom)}
         table = []
         gaps = z["per_seed"][seeds[0]]["min_gap"]
@@ -725,7 +727,8 @@ def measure_b1(zone: Mapping[str, Mapping[str, Any]], degrees: Mapping[str, int]
         out[name] = dict(
             n=ns, table=table, per_seed=per_seed, slope=_slope(ns, [t["dom_upper"] for t in table]),
             slope_curvature=_slope(ns, [t["upper"] for t in table]), predicted_slope=1.0 / L,
-            open_upper=open_upper, decades=math.log10(ns[-1] / ns[0]), seconds=seconds,
+            open_upper=open_upper, no_dominance=no_dominance,
+            decades=math.log10(ns[-1] / ns[0]), seconds=seconds,
             seconds_per_image_direction=rate,
             g_bound_max=max(r["g_bound"] for s in seeds for r in z["per_seed"][s]["rows"]),
             full_n_seconds={"n": PAPER_N[name], "d": 50, "seeds": 3,
@@ -748,8 +751,8 @@ def verdict_b1(b1: Mapping[str, Mapping[str, Any]], *, slope_factor: float,
     ``s`` lies in ``[1/(f L), f/L]`` (``f = slope_factor``); partly when every model's edge
     grows (``s > 0``) on a majority of seeds but some slope lies outside that band; not
     reproduced when some model's edge does not grow on a majority of seeds; inconclusive
-    when the ``N`` range spans less than ``min_decades`` or an upper edge lies beyond the
-    alpha grid (open).
+    when the ``N`` range spans less than ``min_decades``, an upper edge lies beyond the
+    alpha grid (open) or some ``N`` shows no G-dominated interval at all.
 
     Args:
         b1: per model, :func:`measure_b1`'s numbers (``per_seed`` slopes, ``predicted_slope``,
@@ -780,10 +783,13 @@ def verdict_b1(b1: Mapping[str, Mapping[str, Any]], *, slope_factor: float,
     kw = dict(values=values, key=key, quote=quote, definition=definition)
     short = [m for m, v in b1.items() if v["decades"] < min_decades]
     opened = [m for m, v in b1.items() if v["open_upper"]]
-    if short or opened:
+    missing = [m for m, v in b1.items() if v.get("no_dominance", False)]
+    if short or opened or missing:
         why = "; ".join([f"{m}: N spans only {b1[m]['decades']:.2f} decades "
                          f"(< {min_decades:g})" for m in short]
-                        + [f"{m}: an upper edge lies beyond the alpha grid" for m in opened])
+                        + [f"{m}: an upper edge lies beyond the alpha grid" for m in opened]
+                        + [f"{m}: no alpha where ||G||_2 >= ||H-term||_2 at some N and "
+                           "subspace (too few images)" for m in missing])
         needed = "; ".join(
             f"{m}: N from {v['n'][0]:,} to {max(v['n'][0] * 10 ** min_decades, v['n'][-1]):,.0f}"
             f" on a wider alpha grid; full N = {v['full_n_seconds']['n']:,} at d = 50, 3 seeds: "
