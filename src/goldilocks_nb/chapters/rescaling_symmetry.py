@@ -9,12 +9,17 @@ so positive curvature depends on :math:`(\\alpha, T)` only through :math:`r = \\
 (C1), scaled gradient descent follows the same trajectory (C2), the two terms scale as
 stated (C3), the zone at :math:`T = 1` is where :math:`\\lVert\\mathcal{G}\\rVert_2 \\gtrsim
 \\lVert\\mathcal{H}\\rVert_2` (C4, Eq. 6) and Hutchinson's full-space estimate sees the same
-zone as the projection (C5, App. F).
+zone as the projection (C5, App. F). Beyond the paper (B1): the zone's upper edge grows
+with the number of images :math:`N` the Hessian averages over, roughly as :math:`N^{1/L}`
+(:func:`zone_vs_n`, exact at large :math:`N` through
+:func:`goldilocks_nb.curvature.collapsed_split`); :func:`zone_interval` gives a model's zone
+at the :math:`N` a claim is about.
 
 The notebook calls, in order: :func:`load`, :func:`alpha_sweeps`, :func:`figure1_data`,
 :func:`measure_c1`, :func:`eq5_points`, :func:`measure_c3`, :func:`measure_c4`,
 :func:`trajectories`, :func:`measure_c2`, :func:`hutchinson_points`, :func:`measure_c5`,
-then the verdict functions :func:`verdict_c1` ... :func:`verdict_c5`. Every long
+:func:`zone_vs_n`, :func:`measure_b1`, then the verdict functions :func:`verdict_c1` ...
+:func:`verdict_c5` and :func:`verdict_b1`. Every long
 computation goes through :func:`goldilocks_nb.results.cached` (a killed run resumes).
 """
 
