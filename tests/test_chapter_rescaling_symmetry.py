@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from goldilocks_nb.chapters import rescaling_symmetry as ch
-from goldilocks_nb.contract import ParameterError
+from goldilocks_nb.contract import INCONCLUSIVE, ParameterError
 from notebook_cases import notebook_parameters
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_rescaling_symmetry.ipynb"
@@ -210,3 +210,93 @@ def test_format_helpers():
     assert ch.format_bounds((0.1234, None)) == "[0.123, open]"
     assert ch.format_intervals([(0.764, 4.17), (10, 20)]) == "[0.764, 4.17], [10, 20]"
     assert ch.format_intervals([]) == ""
+
+
+# ---- B1: the zone's upper edge against N
+def _table(ns, upper, lower=0.5, gap=1e-2):
+    return [dict(n=n, lower=lower, upper=u, dom_lower=lower, dom_upper=u, min_gap=gap / n,
+                 gap_alpha=None) for n, u in zip(ns, upper)]
+
+
+def b1_numbers(slopes1=(0.33, 0.30, 0.36), slopes2=(0.2, 0.22, 0.18), *, ns=(100, 1000, 10000),
+               open_upper=False, no_dominance=False):
+    out = {}
+    for m, L, slopes in [(M1, 3, slopes1), (M2, 5, slopes2)]:
+        upper = [3.0 * (n / ns[0]) ** (sum(slopes) / len(slopes)) for n in ns]
+        out[m] = dict(n=list(ns), table=_table(ns, upper), slope=sum(slopes) / len(slopes),
+                      predicted_slope=1.0 / L, open_upper=open_upper,
+                      no_dominance=no_dominance,
+                      decades=math.log10(ns[-1] / ns[0]),
+                      per_seed={s: {"dom_upper": upper, "slope": x} for s, x in enumerate(slopes)},
+                      full_n_seconds={"n": ch.PAPER_N[m], "d": 50, "seeds": 3,
+                                      "seconds": 7200.0})
+    return out
+
+
+def test_b1_reproduced_when_every_seed_follows_n_to_the_one_over_l():
+    v = ch.verdict_b1(b1_numbers(), slope_factor=2.0)
+    assert v.verdict == "reproduced" and v.why == ""
+    assert v.values["per_seed"][M2] == {"0": 0.2, "1": 0.22, "2": 0.18}
+    assert v.values[M1]["predicted_slope"] == pytest.approx(1 / 3)
+    assert "spans" in v.quote and "Section 5" in v.quote
+    assert "||G||_2 >= ||H-term||_2" in v.definition and "factor 2" in v.definition
+
+
+def test_b1_partly_when_the_edge_grows_but_faster_than_predicted():
+    v = ch.verdict_b1(b1_numbers(slopes2=(0.5, 0.45, 0.3)), slope_factor=2.0)
+    assert v.verdict == "partly"
+    assert "lenet-5" in v.why and "1 of 3 seeds" in v.why and "0.50" in v.why
+    assert "lenet-300-100" not in v.why
+
+
+def test_b1_not_reproduced_when_the_edge_does_not_grow():
+    v = ch.verdict_b1(b1_numbers(slopes1=(0.0, -0.1, 0.05)), slope_factor=2.0)
+    assert v.verdict == "not reproduced"
+    assert "lenet-300-100" in v.why and "1 of 3 seeds" in v.why
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(ns=(100, 200, 400)), "spans only 0.60 decades"),
+    (dict(open_upper=True), "beyond the alpha grid"),
+    (dict(no_dominance=True), "no alpha where ||G||_2 >= ||H-term||_2"),
+])
+def test_b1_inconclusive_with_the_scale_that_would_decide_it(kwargs, words):
+    v = ch.verdict_b1(b1_numbers(**kwargs), slope_factor=2.0)
+    assert v.verdict == INCONCLUSIVE
+    assert words in v.why
+    assert "60,000" in v.needed and "2.0 CPU-hours" in v.needed
+
+
+def test_zone_interval_measured_nearest_and_extrapolated():
+    table = _table([100, 1000], [3.0, 6.0])
+    got = ch.zone_interval(table, 1000, 3)
+    assert (got["lower"], got["upper"], got["n_measured"]) == (0.5, 6.0, 1000)
+    assert got["how"].startswith("measured at N = 1,000")
+    got = ch.zone_interval(table, 500, 3)
+    assert (got["upper"], got["n_measured"]) == (3.0, 100)
+    got = ch.zone_interval(table, 8000, 3)
+    assert got["upper"] == pytest.approx(12.0) and "extrapolated" in got["how"]
+    assert ch.zone_interval(table, 8000, 3, edge="curvature")["upper"] == pytest.approx(12.0)
+    with pytest.raises(ValueError, match="edge"):
+        ch.zone_interval(table, 10, 3, edge="x")
+
+
+def test_zone_edges_on_a_closed_form_curve():
+    from goldilocks_nb.rescaling import zone_edges
+
+    a = [0.1, 1.0, 10.0, 100.0]
+    e = zone_edges(a, [1e-4, 1.0, 1.0, 0.0], [1e-2, 1e-1, 0.1, 1.0], [0.0, 1.0, 1.0, 0.0], 0.5)
+    assert e["lower"] == pytest.approx(10 ** -0.5) and e["upper"] == pytest.approx(10 ** 1.5)
+    assert e["dom_found"] and e["dom_lower"] == pytest.approx(10 ** (-1 / 3))
+    assert 10.0 < e["dom_upper"] < 100.0
+    none = zone_edges(a, [0.0, 0.1, 0.1, 0.0], [1.0] * 4, [0.0, 1.0, 1.0, 0.0], 0.5)
+    assert not none["dom_found"] and none["dom_upper"] is None
+
+
+def test_zone_parameters_are_checked():
+    with pytest.raises(ParameterError, match="zone_n"):
+        ch.Params(zone_n={M1: [100, 50], M2: [10, 30]})
+    with pytest.raises(ParameterError, match="zone_alpha_grid"):
+        ch.Params(zone_alpha_grid={M1: [2.0, 10.0, 9], M2: [0.1, 30.0, 9]})
+    with pytest.raises(ParameterError, match="zone_slope_factor"):
+        ch.Params(zone_slope_factor=1.0)

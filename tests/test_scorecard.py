@@ -88,8 +88,8 @@ def test_all_not_yet_run(book):
     text = render_scorecard(claims_yml, results, "smoke")
     rows = _rows(text)
     ids = [c["id"] for c in load_claim_list(claims_yml)]
-    assert ids[:27] == [f"C{i}" for i in range(1, 28)]
-    assert list(rows) == ids
+    assert list(rows) == ids  # the paper's C1-C27 and the book's B<n>, in claims.yml order
+    assert [i for i in ids if i.startswith("C")] == [f"C{i}" for i in range(1, 28)]
     shorts = {c["id"]: md_escape(c["short"]) for c in load_claim_list(claims_yml)}
     for cid, (claim, short, verdict, key, chapter) in rows.items():
         assert claim == f"{{ref}}`{cid} <claim-{cid.lower()}>`" and short == shorts[cid]

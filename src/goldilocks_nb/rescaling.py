@@ -48,6 +48,8 @@ __all__ = [
     "goldilocks_zone_bounds",
     "ratio",
     "ratio_grid",
+    "zone_edges",
+    "zone_interval",
 ]
 
 
@@ -351,3 +353,81 @@ def eq5_check(
             "h_norm": float(torch.linalg.matrix_norm(H_dir, ord=2)),
         })
     return out
+
+
+def zone_edges(
+    alphas: Sequence[float],
+    g_norm: Sequence[float],
+    h_norm: Sequence[float],
+    curvature: Sequence[float],
+    fraction: float = 0.5,
+) -> dict[str, float | None]:
+    """The zone's edges on one curve over ``alpha`` (Section 3, Eq. 6, Figure 2).
+
+    Two definitions of the chapter side by side: ``lower``/``upper`` where the Hessian's
+    positive curvature falls below ``fraction`` of its peak
+    (:func:`goldilocks_zone_bounds`), and ``dom_lower``/``dom_upper``, the interval of
+    :func:`dominance_range` (``||G||_2 >= ||H-term||_2``) that holds the curvature peak
+    (else the one nearest to it). ``None``: open at that end of the grid, or no interval
+    at all (then ``dom_found`` is false).
+    """
+    a = _positive_1d("alphas", alphas)
+    zone = goldilocks_zone_bounds(a, curvature, fraction)
+    dom = dominance_range(a, g_norm, h_norm)
+    lo = hi = None
+    if dom:
+        pk = zone.peak_at
+
+        def dist(iv: tuple[float, float]) -> float:
+            if iv[0] <= pk <= iv[1]:
+                return 0.0
+            return min(abs(math.log(pk / iv[0])), abs(math.log(pk / iv[1])))
+
+        lo, hi = min(dom, key=dist)
+        lo = None if lo <= a[0] else lo
+        hi = None if hi >= a[-1] else hi
+    return {"lower": zone.lower, "upper": zone.upper, "dom_lower": lo, "dom_upper": hi,
+            "dom_found": bool(dom)}
+
+
+def zone_interval(
+    table: Sequence[Mapping], n: int, degree: int, *, edge: str = "dom"
+) -> dict:
+    """The zone ``(lower, upper)`` of one model at sample size ``n``, from a measured table.
+
+    The zone's upper edge depends on the number of images the Hessian averages over
+    (chapter 01, claim B1). ``table`` holds one row per measured ``N`` with the keys of
+    :func:`zone_edges` (the mean curve over subspaces) and ``n``. At a measured ``N`` the
+    measured edges are returned; between measured sizes, those of the largest measured
+    ``N <= n``; beyond the largest measured ``N`` the upper edge is extrapolated as
+    ``upper(N_max) (n / N_max)^(1/L)`` (the lower edge held), and ``how`` says so.
+
+    Args:
+        table: rows ``{"n", "lower", "upper", "dom_lower", "dom_upper", ...}``.
+        n: the sample size a claim is about (e.g. the full training split).
+        degree: the model's homogeneity degree ``L``.
+        edge: ``"dom"`` (G-term dominance, Eq. 6) or ``"curvature"`` (fraction of peak).
+
+    Returns:
+        ``{"lower", "upper", "n", "n_measured", "how"}``.
+    """
+    if edge not in ("dom", "curvature"):
+        raise ValueError(f"edge must be 'dom' or 'curvature', got {edge!r}")
+    rows = sorted(table, key=lambda r: r["n"])
+    if not rows:
+        raise ValueError("zone_interval needs a non-empty table")
+    if int(n) < 1:
+        raise ValueError(f"n must be >= 1, got {n!r}")
+    lo_key, hi_key = ("dom_lower", "dom_upper") if edge == "dom" else ("lower", "upper")
+    below = [r for r in rows if r["n"] <= n] or rows[:1]
+    row = below[-1]
+    lower, upper = row[lo_key], row[hi_key]
+    if row["n"] == n:
+        how = f"measured at N = {n:,}"
+    elif n > rows[-1]["n"] and upper is not None:
+        upper = upper * (n / row["n"]) ** (1.0 / int(degree))
+        how = f"upper edge extrapolated as N^(1/{int(degree)}) from N = {row['n']:,}"
+    else:
+        how = f"measured at N = {row['n']:,} (nearest measured N <= {n:,})"
+    return {"lower": lower, "upper": upper, "n": int(n), "n_measured": int(row["n"]),
+            "how": how}

@@ -9,12 +9,17 @@ so positive curvature depends on :math:`(\\alpha, T)` only through :math:`r = \\
 (C1), scaled gradient descent follows the same trajectory (C2), the two terms scale as
 stated (C3), the zone at :math:`T = 1` is where :math:`\\lVert\\mathcal{G}\\rVert_2 \\gtrsim
 \\lVert\\mathcal{H}\\rVert_2` (C4, Eq. 6) and Hutchinson's full-space estimate sees the same
-zone as the projection (C5, App. F).
+zone as the projection (C5, App. F). Beyond the paper (B1): the zone's upper edge grows
+with the number of images :math:`N` the Hessian averages over, roughly as :math:`N^{1/L}`
+(:func:`zone_vs_n`, exact at large :math:`N` through
+:func:`goldilocks_nb.curvature.collapsed_split`); :func:`zone_interval` gives a model's zone
+at the :math:`N` a claim is about.
 
 The notebook calls, in order: :func:`load`, :func:`alpha_sweeps`, :func:`figure1_data`,
 :func:`measure_c1`, :func:`eq5_points`, :func:`measure_c3`, :func:`measure_c4`,
 :func:`trajectories`, :func:`measure_c2`, :func:`hutchinson_points`, :func:`measure_c5`,
-then the verdict functions :func:`verdict_c1` ... :func:`verdict_c5`. Every long
+:func:`zone_vs_n`, :func:`measure_b1`, then the verdict functions :func:`verdict_c1` ...
+:func:`verdict_c5` and :func:`verdict_b1`. Every long
 computation goes through :func:`goldilocks_nb.results.cached` (a killed run resumes).
 """
 
@@ -29,8 +34,23 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ..contract import ChapterParams, ParameterError, Verdict
-from ..curvature import curvature_sweep, hutchinson_estimates, random_subspace
+from ..contract import (
+    ChapterParams,
+    ParameterError,
+    Verdict,
+    inconclusive,
+    paper_quote,
+    seed_agreement,
+)
+from ..curvature import (
+    COLLAPSE_TOL,
+    collapsed_split,
+    curvature_metrics,
+    curvature_sweep,
+    hutchinson_estimates,
+    nested_order,
+    random_subspace,
+)
 from ..data import DATASETS, Dataset, load_dataset
 from ..functional import get_params, logits
 from ..models import MODEL_NAMES, build_model, num_parameters
@@ -41,6 +61,8 @@ from ..rescaling import (
     dominance_range,
     eq5_check,
     goldilocks_zone_bounds,
+    zone_edges,
+    zone_interval,
 )
 from ..results import cached
 from ..statistics import log_distance, loglog_slope, summarize
@@ -74,6 +96,11 @@ __all__ = [
     "verdict_c3",
     "verdict_c4",
     "verdict_c5",
+    "verdict_b1",
+    "zone_vs_n",
+    "measure_b1",
+    "plot_zone_vs_n",
+    "zone_interval",
 ]
 
 #: The two homogeneous models of the chapter (the MLP of the package is not one of them).
@@ -86,7 +113,10 @@ TRAJECTORY_TOL = 1e-10
 EVIDENCE = {"C1": "Figure 1 (01_fig1_goldilocks_alpha_T) and direct checks",
             "C2": "01_trajectory_equivalence", "C3": "Eq. 5 check (printed)",
             "C4": "Figure 2 (01_fig2_gauss_newton_terms)",
-            "C5": "Figure 13 (01_fig13_hutchinson_vs_projection)"}
+            "C5": "Figure 13 (01_fig13_hutchinson_vs_projection)",
+            "B1": "zone edges against N (01_zone_vs_n)"}
+#: The paper's sample sizes: the full training splits the authors' Hessians average over.
+PAPER_N = {"lenet-300-100": 60_000, "lenet-5": 50_000}
 #: C4: the G-term "collapses" when its norm at the largest alpha is below this x its max.
 COLLAPSE_RATIO = 1e-6
 
@@ -119,6 +149,12 @@ class Params(ChapterParams):
         tolerance_decades: zone boundaries "agree" within this many decades of alpha.
         slope_tolerance: fitted log-log slopes within this of ``2L-2`` and ``L-2``.
         hutchinson_probes: Rademacher probes per point (App. F); hutchinson_seed: their seed.
+        zone_n: per model, increasing nested sample sizes ``N`` of the zone-against-N
+            section (prefixes of one class-balanced ordering of the training split).
+        zone_d: subspace dimension there; zone_seeds: its subspace seeds (>= 3 decide B1).
+        zone_alpha_grid: per model, the log grid ``[start, stop, num]`` of that section.
+        zone_slope_factor: B1 holds "roughly" when the fitted slope of the upper edge
+            against N lies within this factor of ``1/L``.
         hutchinson_vs_temperature: also estimate along ``T`` at ``alpha = 1``.
         equivalence_alphas: C2 scales; gd_steps, gd_lr: gradient descent of C2.
         torch_threads: CPU threads for torch (0: torch's default).
@@ -153,6 +189,13 @@ class Params(ChapterParams):
     gd_steps: int = 20
     gd_lr: float = 0.05
     torch_threads: int = 1
+    zone_n: dict[str, list[int]] = field(default_factory=lambda: {
+        "lenet-300-100": [20, 60, 200], "lenet-5": [10, 30, 100]})
+    zone_d: int = 3
+    zone_seeds: list[int] = field(default_factory=_list(0, 1, 2))
+    zone_alpha_grid: dict[str, list[float]] = field(default_factory=lambda: {
+        "lenet-300-100": [0.1, 100.0, 9], "lenet-5": [0.1, 30.0, 9]})
+    zone_slope_factor: float = 2.0
 
     def check(self) -> None:
         self.require(len(self.models) > 0 and len(self.models) == len(self.datasets), "datasets",
@@ -168,6 +211,22 @@ class Params(ChapterParams):
             self.require_log_grid(f"alpha_grid[{name!r}]", self.alpha_grid[name], min_num=5,
                                   straddle_one=True)
         self.require_log_grid("ratio_grid", self.ratio_grid, min_num=3, straddle_one=True)
+        for name in self.models:
+            self.require(name in self.zone_n, "zone_n", self.zone_n,
+                         f"a mapping with an entry for model {name!r}")
+            ns = self.zone_n[name]
+            self.require(len(ns) >= 2 and all(b > a for a, b in zip(ns, ns[1:])) and ns[0] >= 2,
+                         "zone_n", self.zone_n, "per model, >= 2 increasing sizes >= 2")
+            self.require(name in self.zone_alpha_grid, "zone_alpha_grid", self.zone_alpha_grid,
+                         f"a mapping with an entry for model {name!r}")
+            self.require_log_grid(f"zone_alpha_grid[{name!r}]", self.zone_alpha_grid[name],
+                                  min_num=5, straddle_one=True)
+        self.require_at_least("zone_d", self.zone_d, 1)
+        self.require(len(self.zone_seeds) > 0, "zone_seeds", self.zone_seeds,
+                     "at least one subspace seed")
+        self.require_at_least("zone_seeds", self.zone_seeds, 0)
+        self.require(math.isfinite(self.zone_slope_factor) and self.zone_slope_factor > 1,
+                     "zone_slope_factor", self.zone_slope_factor, "finite and > 1")
         self.require_at_least("num_temperatures", self.num_temperatures, 2)
         for name in ("check_alphas", "check_temperatures", "equivalence_alphas"):
             value = getattr(self, name)
@@ -197,7 +256,7 @@ def check_dimensions(params: Params, num_params: Mapping[str, int]) -> None:
         ParameterError: naming the parameter, its value, the model and its ``P``.
     """
     for name, P in num_params.items():
-        for label in ("d", "check_d"):
+        for label in ("d", "check_d", "zone_d"):
             value = getattr(params, label)
             if value > P:
                 raise ParameterError(f"parameter {label!r} = {value!r}: must be <= the number "
@@ -541,6 +600,273 @@ def measure_c5(sweep: Mapping[str, Sequence[Mapping]], hutch: Mapping[str, Seque
                          gaps_decades=gaps, agree=bool(max(gaps) <= tolerance_decades),
                          zones=(pz, hz))
     return out
+
+
+# ---- the zone against N (B1): the upper edge is a property of model and data size
+def zone_vs_n(ctx: Context, *, progress: bool = False) -> dict[str, dict[str, Any]]:
+    """Per model, the G-term, H-term and Hessian over ``zone_alpha_grid`` at every nested
+    sample size ``zone_n`` (prefixes of :func:`~goldilocks_nb.curvature.nested_order` of the
+    whole training split), by :func:`~goldilocks_nb.curvature.collapsed_split`: one shared
+    pass over the largest ``N`` plus the near-tie images; one subspace per ``zone_seeds``.
+
+    Returns:
+        ``{model: {"alphas", "n", "full_n" (the split's size), "per_seed": {seed: {"rows":
+        [{n, alpha, g_norm, h_norm, curvature, near_tie, g_bound}], "min_gap": [per n],
+        "seconds"}}}}`` (each seed cached).
+    """
+    p, out = ctx.params, {}
+    for name, ds_name in zip(p.models, p.datasets):
+        net, th = ctx.nets[name], ctx.theta0[name]
+        full = load_dataset(ds_name, dtype=ctx.dtype, device=ctx.device)
+        ns = [int(n) for n in p.zone_n[name]]
+        if ns[-1] > len(full):
+            raise ParameterError(f"parameter 'zone_n' = {p.zone_n!r}: {name} needs N <= "
+                                 f"{len(full)}, the size of {full.source}")
+        order = nested_order(full.y, p.data_seed)[: ns[-1]].to(full.X.device)
+        X, y = full.X[order], full.y[order]
+        alphas = log_grid(*p.zone_alpha_grid[name][:2], int(p.zone_alpha_grid[name][2]))
+        per_seed = {}
+        for seed in p.zone_seeds:
+            key = dict(model=name, dataset=full.source, n=ns, init_seed=p.init_seed,
+                       data_seed=p.data_seed, dtype=p.dtype, d=p.zone_d, seed=seed,
+                       alphas=alphas, tol=COLLAPSE_TOL)
+
+            def compute(seed=seed, net=net, th=th, X=X, y=y, alphas=alphas, ns=ns, name=name):
+                import time
+
+                R = random_subspace(num_parameters(net), p.zone_d, seed=seed,
+                                    device=ctx.device)
+                bar = None
+                if progress:
+                    from tqdm.auto import tqdm
+
+                    bar = tqdm(total=ns[-1], desc=f"{name}: zone vs N, subspace {seed}")
+
+                def tick(done: int, total: int) -> None:
+                    if bar is not None:
+                        bar.n = done
+                        bar.refresh()
+
+                t0 = time.perf_counter()
+                cs = collapsed_split(net, th, X, y, R, alphas, checkpoints=ns, progress=tick)
+                seconds = time.perf_counter() - t0
+                if bar is not None:
+                    bar.close()
+                rows = []
+                for i, n in enumerate(cs.checkpoints):
+                    for j, a in enumerate(cs.alphas):
+                        G, H = cs.G[i, j], cs.H[i, j]
+                        rows.append(dict(
+                            n=n, alpha=a,
+                            g_norm=curvature_metrics(G)["spectral_norm"],
+                            h_norm=curvature_metrics(H)["spectral_norm"],
+                            curvature=curvature_metrics(G + H)["positive_curvature"],
+                            near_tie=int(cs.near_tie[i, j]), g_bound=float(cs.g_bound[i, j]),
+                            h_mass=float(cs.h_mass[i, j])))
+                return dict(rows=rows, min_gap=[float(g) for g in cs.min_gap],
+                            seconds=seconds)
+
+            per_seed[seed] = ctx.cached(f"01-zone-{name}-seed{seed}", key, compute)
+        out[name] = dict(alphas=alphas, n=ns, d=p.zone_d, full_n=len(full), per_seed=per_seed)
+    return out
+
+
+def _edges_of(rows: Sequence[Mapping], fraction: float) -> dict[str, float | None]:
+    rows = sorted(rows, key=lambda r: r["alpha"])
+    a = [r["alpha"] for r in rows]
+    return zone_edges(a, [r["g_norm"] for r in rows], [r["h_norm"] for r in rows],
+                      [r["curvature"] for r in rows], fraction)
+
+
+def _slope(ns: Sequence[int], edges: Sequence[float | None]) -> float:
+    pts = [(n, e) for n, e in zip(ns, edges) if e is not None]
+    if len(pts) < 2:
+        return float("nan")
+    return loglog_slope([n for n, _ in pts], [e for _, e in pts])
+
+
+def measure_b1(zone: Mapping[str, Mapping[str, Any]], degrees: Mapping[str, int],
+               zone_fraction: float) -> dict[str, dict[str, Any]]:
+    """B1's numbers per model: the zone's edges at every ``N`` per subspace seed and on the
+    mean curve, the fitted slope of ``log(upper edge)`` against ``log N`` per seed (G-term
+    dominance edge, Eq. 6), the smallest top-2 logit gap per ``N`` and the measured cost.
+
+    Returns:
+        ``{model: {"n", "table" (mean-curve rows {n, lower, upper, dom_lower, dom_upper,
+        min_gap, gap_alpha}), "per_seed" ({seed: {"dom_upper": [per n], "slope"}}),
+        "slope" (mean-curve), "predicted_slope" (1/L), "open_upper" (an upper edge open at
+        the grid's end), "no_dominance" (some seed and N with no G-dominated interval),
+        "decades" (log10 N range), "seconds_per_image_direction",
+        "full_n_seconds" ({"d": ..., "seconds": ...} at the paper's N)}}``.
+    """
+    out = {}
+    for name, z in zone.items():
+        L, ns = int(degrees[name]), list(z["n"])
+        seeds = list(z["per_seed"])
+        per_seed, open_upper, no_dominance = {}, False, False
+        for seed in seeds:
+            rows = z["per_seed"][seed]["rows"]
+            edges = [_edges_of([r for r in rows if r["n"] == n], zone_fraction) for n in ns]
+            dom = [e["dom_upper"] for e in edges]
+            open_upper |= any(e["dom_found"] and e["dom_upper"] is None for e in edges)
+            no_dominance |= any(not e["dom_found"] for e in edges)
+            per_seed[seed] = {"dom_upper": dom, "slope": _slope(ns, dom)}
+        table = []
+        gaps = z["per_seed"][seeds[0]]["min_gap"]
+        for i, n in enumerate(ns):
+            mean_rows = []
+            for a in z["alphas"]:
+                pts = [r for s in seeds for r in z["per_seed"][s]["rows"]
+                       if r["n"] == n and r["alpha"] == a]
+                mean_rows.append(dict(alpha=a, g_norm=float(np.mean([r["g_norm"] for r in pts])),
+                                      h_norm=float(np.mean([r["h_norm"] for r in pts])),
+                                      curvature=float(np.nanmean([r["curvature"] for r in pts])),
+                                      near_tie=int(pts[0]["near_tie"])))
+            e = _edges_of(mean_rows, zone_fraction)
+            table.append(dict(n=n, **e, min_gap=gaps[i],
+                              gap_alpha=(1.0 / gaps[i]) ** (1.0 / L) if gaps[i] > 0 else None,
+                              curve=mean_rows))
+        seconds = float(np.mean([z["per_seed"][s]["seconds"] for s in seeds]))
+        d = int(z.get("d", 0)) or None
+        rate = seconds / (ns[-1] * d) if d else float("nan")
+        out[name] = dict(
+            n=ns, table=table, per_seed=per_seed, slope=_slope(ns, [t["dom_upper"] for t in table]),
+            slope_curvature=_slope(ns, [t["upper"] for t in table]), predicted_slope=1.0 / L,
+            open_upper=open_upper, no_dominance=no_dominance,
+            decades=math.log10(ns[-1] / ns[0]), seconds=seconds,
+            seconds_per_image_direction=rate,
+            g_bound_max=max(r["g_bound"] for s in seeds for r in z["per_seed"][s]["rows"]),
+            full_n_seconds={"n": PAPER_N[name], "d": 50, "seeds": 3,
+                            "seconds": rate * PAPER_N[name] * 50 * 3})
+    return out
+
+
+def verdict_b1(b1: Mapping[str, Mapping[str, Any]], *, slope_factor: float,
+               min_decades: float = 1.0) -> Verdict:
+    """B1 (the book's own finding): the zone's upper edge grows with the number of images
+    ``N`` the Hessian averages over, roughly as ``N^(1/L)``. It qualifies the paper's
+    zone statement, which the authors measured on the full training split:
+    Paper (Section 5; Fig. 8 caption): "the corresponding Goldilocks zone spans
+    α ∈ [1, 18] ... The highlighted strip corresponds to the Goldilocks zone where the
+    G-term is dominant (cf. Figure 2)."
+
+    Upper edge: the end of the interval where ``||G||_2 >= ||H-term||_2`` (Eq. 6) around
+    the curvature peak, per subspace seed; its growth is the least-squares slope ``s`` of
+    ``log edge`` against ``log N``. Reproduced when, for every model, every seed's
+    ``s`` lies in ``[1/(f L), f/L]`` (``f = slope_factor``); partly when every model's edge
+    grows (``s > 0``) on a majority of seeds but some slope lies outside that band; not
+    reproduced when some model's edge does not grow on a majority of seeds; inconclusive
+    when the ``N`` range spans less than ``min_decades``, an upper edge lies beyond the
+    alpha grid (open) or some ``N`` shows no G-dominated interval at all.
+
+    Args:
+        b1: per model, :func:`measure_b1`'s numbers (``per_seed`` slopes, ``predicted_slope``,
+            ``open_upper``, ``decades``, ``n``, ``table``, ``full_n_seconds``).
+        slope_factor: ``f > 1``.
+        min_decades: the smallest ``log10(N_max / N_min)`` that can show the trend.
+    """
+    quote = paper_quote(verdict_b1)
+    definition = (f"upper edge = end of the alpha interval with ||G||_2 >= ||H-term||_2 (Eq. 6, "
+                  f"projected on d-dim random subspaces, T = 1) around the curvature peak; "
+                  f"'roughly N^(1/L)': least-squares slope of log edge vs log N within a factor "
+                  f"{slope_factor:g} of 1/L on every subspace seed; N = nested class-balanced "
+                  f"prefixes of the training split")
+    measured = "; ".join(
+        f"{m}: upper edge {format_bounds([v['table'][0]['dom_upper']])[1:-1]} at N = "
+        f"{v['n'][0]:,} -> {format_bounds([v['table'][-1]['dom_upper']])[1:-1]} at N = "
+        f"{v['n'][-1]:,}, slope {v['slope']:.2f} (1/L = {v['predicted_slope']:.2f})"
+        for m, v in b1.items())
+    values = {m: {"n": v["n"], "slope": v["slope"], "predicted_slope": v["predicted_slope"],
+                  "upper_by_n": [t["dom_upper"] for t in v["table"]],
+                  "lower_by_n": [t["dom_lower"] for t in v["table"]],
+                  "min_gap_by_n": [t["min_gap"] for t in v["table"]]}
+              for m, v in b1.items()}
+    values["per_seed"] = {m: {str(s): ps["slope"] for s, ps in v["per_seed"].items()}
+                          for m, v in b1.items()}
+    key = ", ".join(f"{m}: slope {v['slope']:.2f} vs 1/L = {v['predicted_slope']:.2f}"
+                    for m, v in b1.items())
+    kw = dict(values=values, key=key, quote=quote, definition=definition)
+    short = [m for m, v in b1.items() if v["decades"] < min_decades]
+    opened = [m for m, v in b1.items() if v["open_upper"]]
+    missing = [m for m, v in b1.items() if v.get("no_dominance", False)]
+    if short or opened or missing:
+        why = "; ".join([f"{m}: N spans only {b1[m]['decades']:.2f} decades "
+                         f"(< {min_decades:g})" for m in short]
+                        + [f"{m}: an upper edge lies beyond the alpha grid" for m in opened]
+                        + [f"{m}: no alpha where ||G||_2 >= ||H-term||_2 at some N and "
+                           "subspace (too few images)" for m in missing])
+        needed = "; ".join(
+            f"{m}: N from {v['n'][0]:,} to {max(v['n'][0] * 10 ** min_decades, v['n'][-1]):,.0f}"
+            f" on a wider alpha grid; full N = {v['full_n_seconds']['n']:,} at d = 50, 3 seeds: "
+            f"about {v['full_n_seconds']['seconds'] / 3600:.1f} CPU-hours at this run's rate "
+            f"(GPU not measured)" for m, v in b1.items())
+        return inconclusive("B1", measured, why, needed, **kw)
+    lo = {m: v["predicted_slope"] / slope_factor for m, v in b1.items()}
+    hi = {m: v["predicted_slope"] * slope_factor for m, v in b1.items()}
+    grows, in_band = {}, {}
+    for m, v in b1.items():
+        slopes = {s: ps["slope"] for s, ps in v["per_seed"].items()}
+        grows[m] = {s: bool(x > 0) for s, x in slopes.items()}
+        in_band[m] = {s: bool(lo[m] <= x <= hi[m]) for s, x in slopes.items()}
+    if all(all(b.values()) for b in in_band.values()):
+        return Verdict("B1", "reproduced", measured, "", **kw)
+    no_growth = [m for m, g in grows.items() if sum(g.values()) * 2 <= len(g)]
+    if no_growth:
+        why = "; ".join(f"{m}: the upper edge grows with N on {seed_agreement(grows[m])}"
+                        for m in no_growth)
+        return Verdict("B1", "not reproduced", measured, why, **kw)
+    def per_seed(m: str) -> str:
+        return ", ".join(f"{ps['slope']:.2f}" for ps in b1[m]["per_seed"].values())
+
+    why = "; ".join(f"{m}: slope within a factor {slope_factor:g} of 1/L on "
+                    f"{seed_agreement(in_band[m])} (per seed {per_seed(m)})"
+                    for m in b1 if not all(in_band[m].values()))
+    return Verdict("B1", "partly", measured, why, **kw)
+
+
+def plot_zone_vs_n(ctx: Context, b1: Mapping[str, Mapping[str, Any]]) -> Any:
+    """The zone's edges against ``N`` per model (upper: G-dominance and curvature fraction;
+    lower), the ``N^(1/L)`` line through the smallest ``N``, ``(1/min gap)^(1/L)``, and on
+    a second axis the smallest top-2 logit gap."""
+    import matplotlib.pyplot as plt
+
+    colors, models = _colors(), ctx.models
+    fig, axes = plt.subplots(1, len(models), figsize=(6.5 * len(models), 4.2), squeeze=False)
+    for ax, name in zip(axes[0], models):
+        v, L = b1[name], ctx.degree(name)
+        ns = np.array(v["n"], float)
+        t = v["table"]
+
+        def arr(k: str, t: Sequence[Mapping] = t) -> np.ndarray:
+            return np.array([np.nan if r[k] is None else r[k] for r in t], float)
+
+        for ps in v["per_seed"].values():
+            ax.plot(ns, [np.nan if e is None else e for e in ps["dom_upper"]], "-", lw=0.8,
+                    color=colors[0], alpha=0.4)
+        ax.plot(ns, arr("dom_upper"), "o-", color=colors[0],
+                label=r"upper edge, $\|\mathcal{G}\|_2 \geq \|\mathcal{H}\|_2$ "
+                      "(thin: per subspace)")
+        ax.plot(ns, arr("upper"), "s--", color=colors[1],
+                label=f"upper edge, curvature {ctx.params.zone_fraction:g} x peak")
+        ax.plot(ns, arr("dom_lower"), "o-", color=colors[2], label="lower edge (G dominance)")
+        ax.plot(ns, arr("lower"), "s--", color=colors[4], label="lower edge (curvature)")
+        u0 = arr("dom_upper")[0]
+        if np.isfinite(u0):
+            ax.plot(ns, u0 * (ns / ns[0]) ** (1.0 / L), "k:", lw=1.2,
+                    label=rf"$N^{{1/{L}}}$ through the smallest $N$")
+        ax.plot(ns, arr("gap_alpha"), "^-", color="0.5", ms=4,
+                label=r"$(1/\min\,\mathrm{gap})^{1/L}$")
+        ax.set(xscale="log", yscale="log", xlabel="images N", ylabel=r"$\alpha$",
+               title=f"{name} (L = {L}), d = {ctx.params.zone_d}")
+        ax2 = ax.twinx()
+        ax2.plot(ns, arr("min_gap"), "x:", color=colors[3])
+        ax2.set(yscale="log", ylabel="smallest top-2 logit gap at alpha = 1")
+        ax2.yaxis.label.set_color(colors[3])
+        ax.legend(fontsize=7, loc="upper left")
+    fig.suptitle("The zone's edges against the number of images N (nested class-balanced "
+                 "prefixes of the training split)", fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
 # ---- verdicts

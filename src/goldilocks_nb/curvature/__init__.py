@@ -12,6 +12,8 @@ One module per mathematical object:
 - :mod:`.eigen`: top eigenpairs by Lanczos on HVPs.
 - :mod:`.sweep`: ``(alpha, T)`` sweeps through the rescaling law (Eq. 5).
 - :mod:`.gamma`: ``Gamma_p`` and the random logit model (Section 4).
+- :mod:`.collapsed`: the G-/H-term over many images past the softmax collapse (exact
+  split: one shared pass plus the near-tie images), at nested sample sizes.
 - :mod:`.reference`: dense brute-force versions for tests.
 
 All functions are pure in ``(model, params, batch, ...)``: the model is never written to.
@@ -33,6 +35,14 @@ with warnings.catch_warnings():
     import torch._decomp.decompositions_for_jvp  # noqa: F401
 
 from ._checks import NonFiniteResultError  # noqa: E402
+from .collapsed import (  # noqa: E402
+    COLLAPSE_TOL,
+    CollapsedSplit,
+    collapsed_split,
+    nested_order,
+    off_max_mass,
+    top2_gap,
+)
 from .eigen import top_eigenpairs  # noqa: E402
 from .gamma import expected_g_curvature, gamma_p, logit_gradient_stats  # noqa: E402
 from .gauss_newton import (  # noqa: E402
@@ -50,7 +60,10 @@ from .subspace import random_subspace  # noqa: E402
 from .sweep import curvature_sweep, rescaled_split  # noqa: E402
 
 __all__ = [
+    "COLLAPSE_TOL",
+    "CollapsedSplit",
     "NonFiniteResultError",
+    "collapsed_split",
     "curvature_metrics",
     "curvature_sweep",
     "expected_g_curvature",
@@ -64,11 +77,14 @@ __all__ = [
     "hutchinson_estimates",
     "local_convexity",
     "logit_gradient_stats",
+    "nested_order",
+    "off_max_mass",
     "positive_curvature",
     "projected_hessian",
     "projected_jacobian",
     "random_subspace",
     "rescaled_split",
     "spectral_norm",
+    "top2_gap",
     "top_eigenpairs",
 ]
