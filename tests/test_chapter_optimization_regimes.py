@@ -83,6 +83,7 @@ def test_notebook_is_thin():
     ("agreement_min", 0.0),
     ("auc_resamples", 1),
     ("torch_threads", -1),
+    ("zone_d", 70_000),  # > LeNet-5's 61,770 parameters: refused before any training
 ])
 def test_bad_parameters_are_refused_naming_the_parameter(name, value):
     with pytest.raises(ParameterError, match=name):

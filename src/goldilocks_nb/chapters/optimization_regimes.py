@@ -32,7 +32,7 @@ from .. import regimes as rg
 from ..contract import ChapterParams, Verdict, inconclusive, paper_quote, seed_agreement
 from ..data import DATASETS, Dataset, load_dataset
 from ..functional import get_params, scale_params
-from ..models import build_model
+from ..models import build_model, num_parameters
 from ..notebook import resolve_device, resolve_dtype
 from ..results import ResultsDir, cached
 
@@ -202,6 +202,10 @@ class Params(ChapterParams):
         self.require_at_least("power_iters", self.power_iters, 1)
         self.require_at_least("zone_n", self.zone_n, 2)
         self.require_at_least("zone_d", self.zone_d, 1)
+        for m in self.alphas:  # checked here, not after the grid has trained (issue 20)
+            size = num_parameters(build_model(m))
+            self.require(self.zone_d <= size, "zone_d", self.zone_d,
+                         f"<= the number of parameters of {m} ({size:,})")
         self.require(len(self.zone_seeds) > 0, "zone_seeds", self.zone_seeds, "non-empty")
         self.require(len(self.probe_seeds) > 0 and len(set(self.probe_seeds)) ==
                      len(self.probe_seeds), "probe_seeds", self.probe_seeds,
