@@ -96,3 +96,34 @@ def test_store_never_uses_a_file_with_another_key(tmp_path):
     with pytest.warns(StoreWarning, match=f"{store.path('c' * 32)} is unreadable"):
         assert store.load("c" * 32) is None
     assert store.load("d" * 32) is None
+
+
+def test_a_checkpoint_from_another_grid_resumes_under_this_grids_run_index(tmp_path,
+                                                                           monkeypatch):
+    """The store is keyed by what a run computes: a checkpoint written by a one-run grid and
+    resumed inside a larger grid carries the first grid's run index in its rows; they are
+    renumbered (as finished records already were), so each run's log is its own."""
+    from goldilocks_nb.training import store as store_module
+
+    train, test = splits()
+    kw = dict(steps=6, log_every=1, sharpness_steps=(), dtype=DTYPE, device="cpu",
+              checkpoint_every=3, progress=False)
+    original = store_module.RunStore.save
+
+    def save_checkpoints_only(self, key, record):  # as if killed before the run finished
+        if record["status"] == "running":
+            original(self, key, record)
+
+    with monkeypatch.context() as m:
+        m.setattr(store_module.RunStore, "save", save_checkpoints_only)
+        first = train_grid(tiny_model(), train, test, alphas=[2.0], eta0s=[0.1], seeds=[0],
+                           cache_dir=tmp_path, **kw)
+    (key,) = first.runs.key
+    assert RunStore(tmp_path).load(key)["status"] == "running"
+    both = train_grid(tiny_model(), train, test, alphas=[1.0, 2.0], eta0s=[0.1], seeds=[0],
+                      cache_dir=tmp_path, **kw)
+    reference = train_grid(tiny_model(), train, test, alphas=[1.0, 2.0], eta0s=[0.1],
+                           seeds=[0], **kw)
+    computed = both.runs.set_index("alpha").computed_steps
+    assert computed[2.0] < computed[1.0]  # resumed from its checkpoint, not retrained
+    pd.testing.assert_frame_equal(both.log, reference.log, check_exact=True)

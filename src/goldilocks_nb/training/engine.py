@@ -83,9 +83,16 @@ class _Item:
     rows: list[dict[str, Any]]
 
 
+def stored_rows(config: RunConfig, record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A stored record's log rows with their run index set to ``config.run``: a record may
+    have been written by another grid (the store is keyed by what a run computes, not by
+    its place in a grid), whose run index its rows carry."""
+    return [{**r, "run": config.run} for r in record["rows"]]
+
+
 def _done(config: RunConfig, record: dict[str, Any], computed: int = 0) -> RunResult:
-    return RunResult(config, list(record["rows"]), record["params"], record["diverged_step"],
-                     computed)
+    return RunResult(config, stored_rows(config, record), record["params"],
+                     record["diverged_step"], computed)
 
 
 def run_chunk(
@@ -124,7 +131,7 @@ def run_chunk(
                 progress(0, 1)
             continue
         if record is not None:
-            item = _Item(c, int(record["step"]), record["params"], list(record["rows"]))
+            item = _Item(c, int(record["step"]), record["params"], stored_rows(c, record))
         else:
             item = _Item(c, 0, c.alpha * problem.theta0[c.seed_index], [])
         pending.setdefault(item.step, []).append(item)

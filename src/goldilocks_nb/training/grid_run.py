@@ -56,7 +56,7 @@ from torch.func import functional_call
 from ..contract import ParameterError
 from ..functional import Params
 from ..notebook import resolve_device
-from .engine import LOG_COLUMNS, RunResult, run_chunk
+from .engine import LOG_COLUMNS, RunResult, run_chunk, stored_rows
 from .grid import Problem, RunConfig, make_problem, unflatten_batch
 from .rules import update_objective
 from .store import RunStore
@@ -517,10 +517,8 @@ def _execute(problem, configs, cache, device, dev, chunk_size, executor, client,
         for c in configs:
             record = store.load(c.key)
             if record is not None and record["status"] == "done":
-                # a stored run may come from another grid: its rows carry that grid's
-                # run index, renumbered here to this grid's
-                rows = [{**r, "run": c.run} for r in record["rows"]]
-                results[c.run] = RunResult(c, rows, record["params"], record["diverged_step"])
+                results[c.run] = RunResult(c, stored_rows(c, record), record["params"],
+                                           record["diverged_step"])
             else:
                 todo.append(c)
     else:
