@@ -6,9 +6,11 @@ Parameters are declared and validated by each chapter's ``Params``
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ __all__ = [
     "resolve_device",
     "resolve_dtype",
     "setup",
+    "torch_threads",
 ]
 
 #: The floating-point types a chapter or the training engine accepts, by name (one home).
@@ -46,17 +49,34 @@ def resolve_dtype(name: str) -> torch.dtype:
     return DTYPES[name]
 
 
-def setup(seed: int, *, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and torch, and ask torch for deterministic kernels.
+def setup(seed: int, *, deterministic: bool = True, threads: int = 0) -> None:
+    """Seed Python, NumPy and torch, ask torch for deterministic kernels and set the torch
+    CPU threads of the notebook's process (``threads``; 0 leaves torch's default).
 
-    Package functions take explicit seeds; this only pins what plotting or third-party
-    code might draw from the global generators.
+    This is the notebook's process-wide setting, called once in its first cell; package
+    functions never change global state (they take explicit seeds; a library call that
+    needs other threads for a while uses :func:`torch_threads`). Seeding here only pins
+    what plotting or third-party code might draw from the global generators.
     """
+    if threads:
+        torch.set_num_threads(int(threads))
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads (0: leave torch's setting), then restore."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def log_grid(start: float, stop: float, num: int) -> list[float]:

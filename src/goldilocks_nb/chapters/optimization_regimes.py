@@ -285,8 +285,6 @@ class Context:
 
 def load(params: Params) -> Context:
     """Load the data subsets and build the models (nothing trained yet)."""
-    if params.torch_threads:
-        torch.set_num_threads(params.torch_threads)
     dev = resolve_device(params.device)
     root = ResultsDir(params.results_dir).create()
     train, test, models = {}, {}, {}

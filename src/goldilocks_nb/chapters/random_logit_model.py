@@ -9,11 +9,10 @@ function per claim, whose reason is built from the measured numbers.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,7 +32,7 @@ from ..contract import (
 from ..data import DATASETS, Dataset, load_dataset, long_tail_prior
 from ..functional import get_params, logits
 from ..models import build_model, num_parameters
-from ..notebook import log_grid
+from ..notebook import log_grid, torch_threads
 from ..results import cached
 from ..statistics import monotone_increase
 
@@ -1049,18 +1048,6 @@ EVIDENCE = {"C6": "Figure 02_fig3_expected_g (Figure 3 left of the paper); C6 ta
             "C13": "Figure 02_fig5b_prior_gradient (Figure 5b of the paper)",
             "C14": "Figure 02_fig5a_gradient_cosines (Figure 5a of the paper)",
             "C15": "Figure 02_fig6_inits (Figure 6 of the paper)"}
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch CPU threads (0: leave torch's setting), then restore."""
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass

@@ -315,13 +315,12 @@ class Context:
 
 
 def load(params: Params) -> Context:
-    """Set threads and seeds, load the data, build the models; check ``d <= P``.
+    """Load the data, build the models; check ``d <= P`` (threads and seeds: the notebook's
+    :func:`goldilocks_nb.notebook.setup`).
 
     Raises:
         ParameterError: ``d`` or ``check_d`` exceeds a model's parameter count.
     """
-    if params.torch_threads:
-        torch.set_num_threads(params.torch_threads)
     dev = resolve_device(params.device)
     dtype = resolve_dtype(params.dtype)
     data, nets, theta0, alphas = {}, {}, {}, {}
