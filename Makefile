@@ -6,6 +6,9 @@
 PYTHON  ?= python3
 VENV    ?= .venv
 PROFILE ?= default
+# chapters executed at the same time by `make book` / `make notebooks` (each in its own
+# process; the default profile runs each chapter on one torch thread)
+JOBS    ?= 2
 PY      := $(VENV)/bin/python
 # pytest-xdist workers for the test targets (one per core; `make test PYTEST_WORKERS=0` runs
 # in one process). Notebooks are distributed whole (--dist loadfile): a notebook's cells run
@@ -29,7 +32,7 @@ $(STAMP): pyproject.toml
 env: $(STAMP)
 
 book: $(STAMP)
-	$(PY) -m goldilocks_nb.book build --profile $(PROFILE)
+	$(PY) -m goldilocks_nb.book build --profile $(PROFILE) --jobs $(JOBS)
 
 test: unit nbval
 
@@ -61,7 +64,7 @@ check: $(STAMP)
 	$(PY) -m goldilocks_nb.book check --profile $(PROFILE)
 
 notebooks: $(STAMP)
-	$(PY) -m goldilocks_nb.book store
+	$(PY) -m goldilocks_nb.book store --jobs $(JOBS)
 
 scorecard: $(STAMP)
 	$(PY) -m goldilocks_nb.book scorecard --profile $(PROFILE)

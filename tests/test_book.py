@@ -328,3 +328,28 @@ def test_runner_shows_a_tqdm_auto_bar_which_is_a_widget_in_the_kernel(tmp_path):
     ticks = [ln for ln in buf.getvalue().splitlines() if "| training grid: " in ln]
     assert ticks, buf.getvalue()
     assert any(re.search(r"\| training grid: \d+% [1-5]/5 \[\d\d:\d\d<", ln) for ln in ticks)
+
+
+def test_chapters_run_in_parallel_processes_and_a_failure_is_raised_after_the_others(tmp_path):
+    """``--jobs 2``: each chapter in its own process; every finished chapter is reported
+    (and written) even when another fails; the failure is raised at the end."""
+    from goldilocks_nb.book import _run_chapters
+
+    (tmp_path / "notebooks").mkdir()
+    _write_nb(tmp_path / "notebooks" / "00_ok.ipynb", "import os\nprint(x * 2, os.getpid())")
+    _write_nb(tmp_path / "notebooks" / "01_ok.ipynb", "import os\nprint(x * 3, os.getpid())")
+    _write_nb(tmp_path / "notebooks" / "02_bad.ipynb", "raise ValueError('alpha must be > 0')")
+    out = tmp_path / "book" / "chapters"
+    jobs = [(n, {"x": 7}, out / f"{n}.ipynb", None) for n in ("00_ok", "01_ok")]
+    done = []
+    times = _run_chapters(tmp_path, jobs, 2, lambda name, secs: done.append(name))
+    assert sorted(done) == ["00_ok", "01_ok"] and list(times) == ["00_ok", "01_ok"]
+    printed = [nbformat.read(out / f"{n}.ipynb", as_version=4).cells[-1].outputs[0]["text"]
+               for n in ("00_ok", "01_ok")]
+    assert [p.split()[0] for p in printed] == ["14", "21"]
+    assert printed[0].split()[1] != str(os.getpid())  # not run in the calling process
+    done.clear()
+    bad = [(n, {"x": 1}, out / f"{n}.ipynb", None) for n in ("02_bad", "00_ok")]
+    with pytest.raises(SystemExit, match="alpha must be > 0"):
+        _run_chapters(tmp_path, bad, 2, lambda name, secs: done.append(name))
+    assert done == ["00_ok"] and not (out / "02_bad.ipynb").exists()

@@ -558,25 +558,70 @@ def _results_dir(root: Path, params: ChapterParams) -> Path:
     return path if path.is_absolute() else (root / "notebooks" / path).resolve()
 
 
+def _run_chapter(root: Path, name: str, injected: dict[str, Any], out: Path,
+                 params: ChapterParams | None) -> float:
+    """One chapter's execution (module level: runs in a worker process with ``--jobs``)."""
+    return execute_notebook(root, name, injected, out, progress=True, params=params)
+
+
+def _run_chapters(root: Path, jobs: list[tuple[str, dict[str, Any], Path,
+                                               ChapterParams | None]],
+                  workers: int, done: Any) -> dict[str, float]:
+    """Execute ``jobs`` (name, injected parameters, output, params), ``workers`` at a time.
+
+    With ``workers > 1`` each chapter runs in its own process (its own kernel as always):
+    chapters are independent, and the default profile runs each on one torch thread, so
+    two at a time use both cores of a 2-core machine. ``done(name, seconds)`` is called in
+    this process as each finishes. A failing chapter does not stop the ones already
+    running; the first failure is raised once all have ended.
+    """
+    times: dict[str, float] = {}
+    if workers <= 1 or len(jobs) <= 1:
+        for name, injected, out, params in jobs:
+            times[name] = _run_chapter(root, name, injected, out, params)
+            done(name, times[name])
+        return times
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    errors: list[BaseException] = []
+    with cf.ProcessPoolExecutor(max_workers=workers,
+                                mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(_run_chapter, root, *job): job[0] for job in jobs}
+        for fut in cf.as_completed(futures):
+            name = futures[fut]
+            try:
+                times[name] = fut.result()
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, first one
+                errors.append(exc)
+                continue
+            done(name, times[name])
+    if errors:
+        raise errors[0]
+    return {job[0]: times[job[0]] for job in jobs}
+
+
 def _execute_all(root: Path, prof: Profile, names: list[str],
-                 overrides: dict[str, Any]) -> dict[str, ChapterParams]:
+                 overrides: dict[str, Any], workers: int = 1) -> dict[str, ChapterParams]:
     names = names or notebook_names(root)
     checked = check_profile(root, prof, names, overrides)
     print(f"[book] profile {prof['label']} ({prof['path']}): parameters of "
-          f"{len(names)} chapter(s) checked", flush=True)
-    times = {}
+          f"{len(names)} chapter(s) checked; {min(workers, len(names))} at a time", flush=True)
     total = time.perf_counter()
-    for i, name in enumerate(names, 1):
-        params = checked[name]
-        print(f"[book] ({i}/{len(names)}) executing {name} ...", flush=True)
-        results = _results_dir(root, params)
-        injected = chapter_parameters(prof, name, overrides)
+    jobs, results = [], {}
+    for name in names:
+        results[name] = _results_dir(root, checked[name])
+        jobs.append((name, chapter_parameters(prof, name, overrides),
+                     root / "book" / "chapters" / f"{name}.ipynb", checked[name]))
+        print(f"[book] executing {name} ...", flush=True)
+
+    def done(name: str, secs: float) -> None:
         out = root / "book" / "chapters" / f"{name}.ipynb"
-        secs = execute_notebook(root, name, injected, out, progress=True, params=params)
         # The rerun section lists the files the chapter wrote, so it is added afterwards.
-        _append_rerun(out, _rerun_block(root, name, prof, params, results))
-        times[name] = secs
-        print(f"[book] ({i}/{len(names)}) {name}: {secs:.1f} s", flush=True)
+        _append_rerun(out, _rerun_block(root, name, prof, checked[name], results[name]))
+        print(f"[book] {name}: {secs:.1f} s", flush=True)
+
+    times = _run_chapters(root, jobs, workers, done)
     print("[book] chapter times:", flush=True)
     width = max(len(n) for n in times)
     for name, secs in times.items():
@@ -632,19 +677,25 @@ def main(argv: list[str] | None = None) -> int:
         if cmd != "store":
             p.add_argument("--profile", default="default",
                            help="a name in profiles/ or a path to a .yml (default: default)")
+        if cmd in ("build", "execute", "store"):
+            p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                           help="chapters executed at the same time, each in its own process "
+                                "(default: 1; `make book` uses JOBS, default 2)")
         if cmd in ("build", "execute", "check"):
             p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                            help="override one parameter for the named chapters (YAML value)")
     args = ap.parse_args(argv)
     root = Path(args.root).resolve()
 
+    if getattr(args, "jobs", 1) < 1:
+        ap.error(f"--jobs must be >= 1, got {args.jobs}")
     if args.command == "store":
         # Re-execute the stored notebooks in place with their own (smoke) parameters, so
         # nbval compares against fresh outputs.
-        for name in args.notebooks or notebook_names(root):
-            path = root / "notebooks" / f"{name}.ipynb"
-            secs = execute_notebook(root, name, {}, path, progress=True)
-            print(f"[store] {name}: {secs:.1f} s", flush=True)
+        jobs = [(name, {}, root / "notebooks" / f"{name}.ipynb", None)
+                for name in args.notebooks or notebook_names(root)]
+        _run_chapters(root, jobs, args.jobs,
+                      lambda name, secs: print(f"[store] {name}: {secs:.1f} s", flush=True))
         return 0
     prof = load_profile(root, args.profile)
     if args.command == "scorecard":
@@ -662,7 +713,7 @@ def main(argv: list[str] | None = None) -> int:
         checked = check_profile(root, prof, args.notebooks or notebook_names(root), overrides)
         print(f"[book] {prof['path']}: {len(checked)} chapter(s) OK")
         return 0
-    checked = _execute_all(root, prof, args.notebooks, overrides)
+    checked = _execute_all(root, prof, args.notebooks, overrides, args.jobs)
     _write_scorecard(root, prof, _results_dir(root, next(iter(checked.values()))))
     if args.command == "build":
         jb = Path(sys.executable).with_name("jupyter-book")
