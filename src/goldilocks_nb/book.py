@@ -561,6 +561,7 @@ def _results_dir(root: Path, params: ChapterParams) -> Path:
 def _run_chapter(root: Path, name: str, injected: dict[str, Any], out: Path,
                  params: ChapterParams | None) -> float:
     """One chapter's execution (module level: runs in a worker process with ``--jobs``)."""
+    print(f"[book] executing {name} ...", flush=True)
     return execute_notebook(root, name, injected, out, progress=True, params=params)
 
 
@@ -613,7 +614,6 @@ def _execute_all(root: Path, prof: Profile, names: list[str],
         results[name] = _results_dir(root, checked[name])
         jobs.append((name, chapter_parameters(prof, name, overrides),
                      root / "book" / "chapters" / f"{name}.ipynb", checked[name]))
-        print(f"[book] executing {name} ...", flush=True)
 
     def done(name: str, secs: float) -> None:
         out = root / "book" / "chapters" / f"{name}.ipynb"
