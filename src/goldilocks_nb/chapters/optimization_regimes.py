@@ -120,12 +120,13 @@ class Params(ChapterParams):
     log_every: dict[str, int] = field(default_factory=_per_model(4, 5))
     seed: int = 0
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    entropy_margin: float = 0.05
-    acc_margin: float = 0.05
-    rise_tol: float = 0.01
-    zero_logit_threshold: float = 0.75
-    lazy_cos: float = 0.9
-    lazy_gap: float = 0.03
+    # the definitions' thresholds: defaults from their one home, regimes.Definitions
+    entropy_margin: float = rg.Definitions.entropy_margin
+    acc_margin: float = rg.Definitions.acc_margin
+    rise_tol: float = rg.Definitions.rise_tol
+    zero_logit_threshold: float = rg.Definitions.zero_logit_threshold
+    lazy_cos: float = rg.Definitions.lazy_cos
+    lazy_gap: float = rg.Definitions.lazy_gap
     sharpness_tol: float = 0.05
     power_iters: int = 20
     zone_n: int = 20
