@@ -33,7 +33,7 @@ from .rules import (
     update_objective,
     uso_coefficients,
 )
-from .store import RunStore, StoreError, StoreWarning
+from .store import RunStore, StoreWarning
 
 __all__ = [
     "EXECUTORS",
@@ -47,7 +47,6 @@ __all__ = [
     "RunConfig",
     "RunResult",
     "RunStore",
-    "StoreError",
     "StoreWarning",
     "Trajectory",
     "effective_learning_rate",

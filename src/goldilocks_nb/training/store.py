@@ -33,15 +33,11 @@ import torch
 
 from ..results import CacheEntryError, CacheWarning, read_entry, remove_orphans, write_entry
 
-__all__ = ["FORMAT", "RunStore", "StoreError", "StoreWarning"]
+__all__ = ["FORMAT", "RunStore", "StoreWarning"]
 
 #: Stored with every record (inside its key): a change of layout makes old records unreadable.
 FORMAT = "goldilocks-run/2"
 _STATUSES = ("running", "done")
-
-
-class StoreError(RuntimeError):
-    """A store operation that cannot go on (kept for callers; damaged files only warn)."""
 
 
 class StoreWarning(CacheWarning):
