@@ -1,11 +1,14 @@
 """The chapter contract: typed parameter declarations, validation messages, verdicts; and
 every chapter notebook's parameters cell equals its declared defaults."""
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import jsonschema
 import pytest
+from pydantic.dataclasses import is_pydantic_dataclass
 
 from goldilocks_nb.book import notebook_names
 from goldilocks_nb.chapters import CHAPTERS, params_class
@@ -14,9 +17,9 @@ from goldilocks_nb.contract import (
     ChapterParams,
     ParameterError,
     Verdict,
-    check_type,
     inconclusive,
     paper_quote,
+    params_dataclass,
     record_verdict,
     seed_agreement,
     verdict_from_checks,
@@ -27,8 +30,17 @@ from notebook_cases import assert_no_inline_comments, notebook_parameters
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@dataclass(kw_only=True)
+@params_dataclass
 class Demo(ChapterParams):
+    """A demo chapter.
+
+    Attributes:
+        n: how many.
+        rate, grid: the rate and its
+            log grid.
+        mode: fast or slow; flag: a switch.
+    """
+
     notebook = "99_demo"
     n: int = 3
     rate: float = 0.5
@@ -68,10 +80,27 @@ def test_defaults_and_conversion():
     (dict(profile="a b"), r"'profile' must be a name"),
     (dict(device="gpu"), r"'device' must be 'auto'"),
     (dict(results_dir=""), r"'results_dir'"),
+    # pydantic's strict types: no float for an int, no bool for a number, no str for a number
+    (dict(n=1.0), r"'n' must be of type integer, got 1\.0 \(float\)"),
+    (dict(rate=True), r"'rate' must be of type number, got True \(bool\)"),
+    (dict(rate="1"), r"'rate' must be of type number, got '1' \(str\)"),
+    (dict(grid=[0.1, "a", 5]), r"'grid\[1\]' must be of type number, got 'a' \(str\)"),
+    (dict(per_model={1: 1}), r"'per_model key' must be of type string, got 1 \(int\)"),
+    (dict(nn=3), r"unknown parameter\(s\) 'nn' for chapter 99_demo; declared: device, flag, grid"),
 ])
 def test_bad_values_name_the_parameter(kwargs, pattern):
     with pytest.raises(ParameterError, match=pattern):
         Demo(**kwargs)
+
+
+def test_every_refused_parameter_is_listed():
+    with pytest.raises(ParameterError) as err:
+        Demo(n=2.5, rate="x", flag=1)
+    text = str(err.value)
+    assert text.startswith("3 parameters refused: ")
+    for part in ("'n' must be of type integer, got 2.5", "'rate' must be of type number, got 'x'",
+                 "'flag' must be of type boolean (true/false), got 1"):
+        assert part in text
 
 
 def test_unknown_keys_and_source_in_message():
@@ -84,15 +113,44 @@ def test_unknown_keys_and_source_in_message():
     assert Demo.from_namespace(ns).n == 7
 
 
-def test_check_type_tuples_and_any():
-    assert check_type("t", [1, 2], tuple[int, ...]) == (1, 2)
-    assert check_type("t", [1, "a"], tuple[int, str]) == (1, "a")
-    with pytest.raises(ParameterError):
-        check_type("t", [1], tuple[int, str])
-    with pytest.raises(ParameterError):
-        check_type("t", 3, type(None))
-    with pytest.raises(TypeError, match="unsupported"):
-        check_type("t", 3, set[int])
+def test_params_are_pydantic_dataclasses_and_replace_validates():
+    p = Demo()
+    assert is_pydantic_dataclass(Demo) and dataclasses.replace(p, n=5).n == 5
+    with pytest.raises(ParameterError, match="'n' must be of type integer"):
+        dataclasses.replace(p, n=0.5)
+    with pytest.raises(ParameterError, match="'n' = 0: must be >= 1"):
+        dataclasses.replace(p, n=0)
+    for name in CHAPTERS:
+        assert is_pydantic_dataclass(params_class(name)), name
+
+
+def test_a_params_class_declared_with_the_standard_dataclass_is_refused():
+    @dataclass(kw_only=True)
+    class Unchecked(ChapterParams):
+        n: int = 3
+
+    with pytest.raises(TypeError, match="params_dataclass"):
+        Unchecked(n=0.5)
+
+
+def test_json_schema_of_params_types_defaults_descriptions():
+    schema = Demo.json_schema()
+    props = schema["properties"]
+    assert schema["additionalProperties"] is False and schema["title"] == "99_demo parameters"
+    assert list(props) == Demo.names()
+    assert props["n"]["type"] == "integer" and props["n"]["default"] == 3
+    assert props["rate"]["type"] == "number" and props["grid"]["default"] == [0.1, 10.0, 5.0]
+    assert props["mode"]["enum"] == ["fast", "slow"]
+    assert props["per_model"]["additionalProperties"] == {"type": "integer"}
+    assert props["n"]["description"] == "how many."
+    assert props["grid"]["description"] == "the rate and its log grid."
+    assert props["flag"]["description"] == "a switch."
+    assert props["device"]["description"].startswith("`\"auto\"`")
+    jsonschema.validate({"n": 4, "rate": 1, "mode": "slow"}, schema)
+    for bad in ({"nn": 4}, {"n": 0.5}, {"n": "4"}, {"mode": "medium"}, {"device": "gpu"},
+                {"per_model": {"a": "x"}}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
 
 
 def test_verdict_requires_reason_and_known_word():

@@ -6,13 +6,18 @@
     python -m goldilocks_nb.book check --profile paper        # validate only, run nothing
     python -m goldilocks_nb.book scorecard --profile default  # regenerate the scorecard page
     python -m goldilocks_nb.book store                        # refresh notebooks/ (smoke)
+    python -m goldilocks_nb.book schema                       # write profiles/profile.schema.json
 
 A profile is ``profiles/<name>.yml`` (any file-name-like name, e.g. ``mine``) or a path to a
 YAML file, with ``common`` parameters (given to every chapter) and one section per chapter
 under ``notebooks``. Before anything runs, every chapter's parameters (common, section and
 ``-p`` overrides) are checked against the chapter's declared ``Params``
 (:mod:`goldilocks_nb.chapters`): an undeclared key or a value of the wrong type stops the
-build with the file and the key.
+build with the file and the key. The whole file is then checked against the profiles' JSON
+Schema, generated from the same declarations (:func:`profile_schema`), so that a mistake in
+the section of a chapter that is not run stops the run too; ``schema`` writes that schema to
+``profiles/profile.schema.json`` for editors, and ``check`` also verifies that the written
+file is current.
 
 Each chapter is executed by papermill (kernel ``python3``, working directory ``notebooks/``)
 into ``book/chapters/<name>.ipynb`` through a temporary file, so a failing notebook never
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import html
 import json
 import os
@@ -45,10 +51,13 @@ from .contract import ChapterParams, ParameterError
 from .results import atomic_write_text
 from .scorecard import render_scorecard
 
-__all__ = ["CellProgress", "Profile", "check_profile", "execute_notebook", "load_profile",
-           "main", "notebook_names", "strip_ansi"]
+__all__ = ["SCHEMA_FILE", "CellProgress", "Profile", "check_profile", "check_schema_file",
+           "execute_notebook", "load_profile", "main", "notebook_names", "profile_schema",
+           "schema_errors", "schema_text", "strip_ansi"]
 
 Profile = dict[str, Any]
+#: Where ``schema`` writes the profiles' JSON Schema (relative to the repository root).
+SCHEMA_FILE = "profiles/profile.schema.json"
 
 
 class BookError(SystemExit):
@@ -134,7 +143,99 @@ def check_profile(root: Path, prof: Profile, names: list[str],
                                          source=source)
         except ParameterError as exc:
             raise BookError(f"profile check failed: {exc}") from None
+    errors = schema_errors(prof)
+    if errors:
+        raise BookError(f"profile check failed: {prof['path']} does not match the profiles' "
+                        f"JSON Schema ({SCHEMA_FILE}, generated from the chapters' Params):\n  "
+                        + "\n  ".join(errors))
     return out
+
+
+@functools.cache
+def profile_schema() -> dict[str, Any]:
+    """The JSON Schema of a profile file, generated from every chapter's ``Params``.
+
+    ``common`` may hold the parameters every chapter declares (with one type); ``notebooks``
+    one section per chapter of :data:`goldilocks_nb.chapters.CHAPTERS` with that chapter's
+    parameters (:meth:`~goldilocks_nb.contract.ChapterParams.json_schema`: types, allowed
+    values, smoke defaults, descriptions). Undeclared keys are refused everywhere. The
+    schema is the editors' aid and a whole-file check; ranges and consistency
+    (``Params.check``) are checked by the ``Params`` only, which stay the authority.
+    """
+    from .chapters import CHAPTERS, params_class
+
+    chapters = {name: params_class(name).json_schema() for name in CHAPTERS}
+
+    def shape(prop: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in prop.items() if k not in ("description", "default")}
+
+    first, *others = chapters.values()
+    common = {}
+    for key, prop in first["properties"].items():
+        props = [c["properties"].get(key) for c in others]
+        if all(p is not None and shape(p) == shape(prop) for p in props):
+            same_default = all(p.get("default") == prop.get("default") for p in props)
+            common[key] = prop if same_default else {k: v for k, v in prop.items()
+                                                     if k != "default"}
+    defs: dict[str, Any] = {"common": {
+        "title": "common parameters",
+        "description": "Given to every chapter (a chapter's own section overrides them); "
+                       "only the parameters every chapter declares.",
+        "type": ["object", "null"], "properties": common, "additionalProperties": False}}
+    for name, schema in chapters.items():
+        defs[name] = {**schema, "type": ["object", "null"]}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "goldilocks_nb parameter profile",
+        "description": "A parameter profile (profiles/<name>.yml): 'common' parameters and "
+                       "one section per chapter under 'notebooks'. Generated from the "
+                       "chapters' Params by `python -m goldilocks_nb.book schema`; do not "
+                       "edit by hand.",
+        "type": "object",
+        "properties": {
+            "common": {"$ref": "#/$defs/common"},
+            "notebooks": {"type": ["object", "null"], "additionalProperties": False,
+                          "properties": {n: {"$ref": f"#/$defs/{n}"} for n in chapters}},
+        },
+        "additionalProperties": False,
+        "$defs": defs,
+    }
+
+
+def schema_text() -> str:
+    """:func:`profile_schema` as the text of :data:`SCHEMA_FILE`."""
+    return json.dumps(profile_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def schema_errors(prof: Profile) -> list[str]:
+    """What in profile ``prof`` (its ``common`` and ``notebooks`` sections) the JSON Schema
+    refuses, one line each with the key's place (``notebooks.03_gamma_p.d``); an undeclared
+    key is named with the declared ones."""
+    import jsonschema
+
+    data = {"common": prof["common"], "notebooks": prof["notebooks"]}
+    validator = jsonschema.Draft202012Validator(profile_schema())
+    lines = []
+    for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
+        where = ".".join(map(str, err.absolute_path)) or "(top level)"
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            declared = err.schema.get("properties", {})
+            unknown = [k for k in err.instance if k not in declared]
+            lines.append(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; declared: "
+                         f"{', '.join(sorted(declared))}")
+        else:
+            lines.append(f"{where}: {err.message}")
+    return lines
+
+
+def check_schema_file(root: Path) -> None:
+    """Raise :class:`BookError` unless ``root/profiles/profile.schema.json`` equals the
+    schema generated from the chapters' ``Params`` (naming the command that rewrites it)."""
+    path = root / SCHEMA_FILE
+    if not path.exists() or path.read_text(encoding="utf-8") != schema_text():
+        raise BookError(f"{path} is {'out of date' if path.exists() else 'missing'}: the "
+                        "chapters' Params changed since it was written; run "
+                        "`python -m goldilocks_nb.book schema` and commit it")
 
 
 def _md_cell(text: str, tags: list[str] | None = None):
@@ -668,12 +769,17 @@ def main(argv: list[str] | None = None) -> int:
         "check": "only check the profile's parameters against the chapters' declarations",
         "scorecard": "regenerate book/scorecard.md from the profile's result files",
         "store": "re-execute notebooks/ in place with their own (smoke) parameters",
+        "schema": f"write the profiles' JSON Schema ({SCHEMA_FILE}) from the chapters' Params",
     }
     for cmd, text in helps.items():
         p = sub.add_parser(cmd, help=text, description=text)
+        p.add_argument("--root", default=".", help="repository root (default: .)")
+        if cmd == "schema":
+            p.add_argument("--check", action="store_true",
+                           help=f"write nothing; exit 1 when {SCHEMA_FILE} is not current")
+            continue
         p.add_argument("notebooks", nargs="*", help="chapter names, e.g. 01_rescaling_symmetry "
                                                     "(default: all)")
-        p.add_argument("--root", default=".", help="repository root (default: .)")
         if cmd != "store":
             p.add_argument("--profile", default="default",
                            help="a name in profiles/ or a path to a .yml (default: default)")
@@ -689,6 +795,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if getattr(args, "jobs", 1) < 1:
         ap.error(f"--jobs must be >= 1, got {args.jobs}")
+    if args.command == "schema":
+        if args.check:
+            check_schema_file(root)
+            print(f"[book] {root / SCHEMA_FILE} is current")
+            return 0
+        atomic_write_text(root / SCHEMA_FILE, schema_text())
+        print(f"[book] wrote {root / SCHEMA_FILE}")
+        return 0
     if args.command == "store":
         # Re-execute the stored notebooks in place with their own (smoke) parameters, so
         # nbval compares against fresh outputs.
@@ -711,7 +825,9 @@ def main(argv: list[str] | None = None) -> int:
               "(the profile's results_dir is used)", flush=True)
     if args.command == "check":
         checked = check_profile(root, prof, args.notebooks or notebook_names(root), overrides)
-        print(f"[book] {prof['path']}: {len(checked)} chapter(s) OK")
+        check_schema_file(root)
+        print(f"[book] {prof['path']}: {len(checked)} chapter(s) OK; the file matches "
+              f"{SCHEMA_FILE}, which is current")
         return 0
     checked = _execute_all(root, prof, args.notebooks, overrides, args.jobs)
     _write_scorecard(root, prof, _results_dir(root, next(iter(checked.values()))))

@@ -3,11 +3,14 @@
 Every chapter of the book is package code. Its module (``goldilocks_nb.chapters.<name>``)
 declares
 
-* ``Params``: a dataclass derived from :class:`ChapterParams` whose fields are the
-  chapter's papermill parameters, with types and defaults (the defaults are the ``smoke``
-  profile and equal the notebook's ``parameters`` cell; a test checks this);
-  :meth:`ChapterParams.validate` adds the range checks and raises :class:`ParameterError`
-  naming the parameter, the value and what is allowed, *before* any compute;
+* ``Params``: a pydantic dataclass derived from :class:`ChapterParams` and declared with
+  :func:`params_dataclass`, whose fields are the chapter's papermill parameters, with types
+  and defaults (the defaults are the ``smoke`` profile and equal the notebook's
+  ``parameters`` cell; a test checks this). pydantic checks the types
+  (:data:`PARAMS_CONFIG`: strict, so ``int`` refuses ``0.5`` and ``True``, ``float`` takes
+  an ``int``); the chapter's :meth:`ChapterParams.check` adds the range checks. Both raise
+  :class:`ParameterError` naming the parameter, the value and what is allowed, *before*
+  any compute;
 * the computations that produce the chapter's numbers;
 * one verdict function per claim, returning a :class:`Verdict` whose ``why`` is built from
   the measured numbers.
@@ -15,16 +18,16 @@ declares
 The notebook keeps the ``parameters`` cell, then ``params = Params.from_namespace(globals())``,
 calls into the module, plots, and prints. The book runner (:mod:`goldilocks_nb.book`) checks
 a profile against the same declarations (:meth:`ChapterParams.from_mapping`) before executing
-anything, so a misspelled key or a value of the wrong type is refused with the file and key.
-
-Types understood in field annotations: ``bool``, ``int`` (not ``bool``, not ``0.5``),
-``float`` (ints accepted, converted), ``str``, ``list[X]``, ``tuple[X, ...]``,
-``dict[str, X]``, ``X | Y`` and ``Literal[...]``.
+anything, so a misspelled key or a value of the wrong type is refused with the file and key;
+:meth:`ChapterParams.json_schema` gives each chapter's part of the profile files' JSON Schema
+(``profiles/profile.schema.json``, written by ``python -m goldilocks_nb.book schema``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import math
 import os
 import re
@@ -33,18 +36,22 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, Literal, TypeVar, get_args, get_origin
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError, model_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 __all__ = [
     "CLAIM_ID",
     "INCONCLUSIVE",
+    "PARAMS_CONFIG",
     "VERDICTS",
     "ChapterParams",
     "ParameterError",
     "Verdict",
-    "check_type",
     "inconclusive",
     "paper_quote",
+    "params_dataclass",
     "record_verdict",
     "seed_agreement",
     "verdict_from_checks",
@@ -59,14 +66,47 @@ VERDICTS = ("reproduced", "partly", "not reproduced", INCONCLUSIVE)
 #: findings beyond the paper (listed in ``book/claims.yml`` with ``source: book``).
 CLAIM_ID = re.compile(r"^[CB][0-9]+$")
 P = TypeVar("P", bound="ChapterParams")
-_PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class ParameterError(ValueError):
     """A chapter parameter with a wrong name, type or value (raised before any compute)."""
 
 
+#: How every chapter's ``Params`` is validated (pydantic v2): strict scalar types (an
+#: ``int`` refuses ``0.5``, ``1.0`` and ``True``; a ``bool`` refuses ``1``; a ``str`` refuses
+#: numbers; a ``float`` takes an ``int`` and converts it), names that are not declared are
+#: refused, and the declared defaults are validated like given values.
+PARAMS_CONFIG = ConfigDict(strict=True, extra="forbid", validate_default=True)
+
+#: Allowed values of the shared fields ``profile`` and ``device`` (validator and schema).
+_PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?)$")
+
+
+def params_dataclass(cls: type[P]) -> type[P]:
+    """Declare a chapter's ``Params``: a keyword-only pydantic dataclass with
+    :data:`PARAMS_CONFIG` whose validation errors are raised as :class:`ParameterError`.
+
+    Fields are declared as in a standard dataclass (``name: type = default``,
+    ``dataclasses.field(default_factory=...)``), so ``dataclasses.fields`` and
+    ``dataclasses.replace`` (which validates again) work on the result.
+    """
+    cls = pydantic_dataclass(kw_only=True, config=PARAMS_CONFIG)(cls)
+    validated_init = cls.__init__
+
+    @functools.wraps(validated_init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            validated_init(self, *args, **kwargs)
+        except ValidationError as exc:
+            raise _parameter_error(type(self), exc, kwargs) from None
+
+    cls.__init__ = __init__  # type: ignore[method-assign]
+    return cls
+
+
 def _type_name(tp: Any) -> str:
+    """A field annotation in words, e.g. ``list of number`` (for messages)."""
     origin = get_origin(tp)
     if origin is Literal:
         return " or ".join(repr(a) for a in get_args(tp))
@@ -86,79 +126,145 @@ def _type_name(tp: Any) -> str:
     return str(tp)
 
 
-def check_type(name: str, value: Any, tp: Any) -> Any:
-    """``value`` converted to annotation ``tp`` (float from int, tuple from list), or raise.
+#: pydantic error types that mean "not of the declared type" (message: "must be of type").
+_TYPE_ERRORS = ("literal_error", "enum", "is_instance_of", "dataclass_type", "model_type")
 
-    Raises:
-        ParameterError: naming ``name``, the value, and the expected type.
+
+def _error_text(cls: type, err: Any, given: Mapping[str, Any]) -> str:
+    """One pydantic error as ``parameter NAME must be of type TYPE, got VALUE (PYTYPE)``.
+
+    The error's location is followed through the field's annotation: list items are named
+    ``name[i]``, mapping values ``name['key']``, mapping keys ``name key``; at a union
+    (``X | None`` included) the message names the union, as a whole, with the value given.
     """
-    def fail() -> typing.NoReturn:
-        raise ParameterError(f"parameter {name!r} must be of type {_type_name(tp)}, got {value!r} "
-                             f"({type(value).__name__})")
-
-    origin = get_origin(tp)
-    if tp is Any:
-        return value
-    if tp is type(None):
-        if value is not None:
-            fail()
-        return None
-    if origin is Literal:
-        if value not in get_args(tp) or isinstance(value, bool) != any(
-                isinstance(a, bool) for a in get_args(tp) if a == value):
-            fail()
-        return value
-    if origin in (typing.Union, types.UnionType):
-        for arg in get_args(tp):
-            try:
-                return check_type(name, value, arg)
-            except ParameterError:
-                continue
-        fail()
-    if tp is bool:
-        if not isinstance(value, bool):
-            fail()
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            fail()
-        return int(value)
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            fail()
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            fail()
-        return value
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            fail()
-        args = get_args(tp)
-        if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
-            if len(value) != len(args):
-                fail()
-            return tuple(check_type(f"{name}[{i}]", v, a)
-                         for i, (v, a) in enumerate(zip(value, args)))
-        item = args[0] if args else Any
-        out = [check_type(f"{name}[{i}]", v, item) for i, v in enumerate(value)]
-        return tuple(out) if origin is tuple else out
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            fail()
-        kt, vt = get_args(tp) or (Any, Any)
-        return {check_type(f"{name} key", k, kt): check_type(f"{name}[{k!r}]", v, vt)
-                for k, v in value.items()}
-    raise TypeError(f"unsupported parameter annotation {tp!r} for {name!r}")
+    cause = (err.get("ctx") or {}).get("error")
+    loc = err["loc"]
+    if isinstance(cause, ParameterError) or (cause is not None and not loc):
+        return str(cause)  # raised by check() (the model validator) or a field validator
+    fields = getattr(cls, "__pydantic_fields__", {})
+    if not loc or loc[0] not in fields:
+        return str(err["msg"])
+    name, tp, value, known = str(loc[0]), fields[loc[0]].annotation, given.get(loc[0]), True
+    at_union = False
+    steps = list(loc[1:])
+    while steps:
+        step, origin, args = steps.pop(0), get_origin(tp), get_args(tp)
+        if origin in (typing.Union, types.UnionType):
+            at_union = True
+            break
+        if origin in (list, tuple) and isinstance(step, int):
+            fixed = origin is tuple and bool(args) and args[-1] is not Ellipsis
+            name, tp = f"{name}[{step}]", args[step] if fixed else (args[0] if args else Any)
+            value = value[step] if known and isinstance(value, (list, tuple)) else None
+        elif origin is dict and steps[:1] == ["[key]"]:  # the key itself is refused
+            name, tp, value, known = f"{name} key", args[0] if args else Any, None, False
+            break
+        elif origin is dict:
+            name, tp = f"{name}[{step!r}]", args[1] if args else Any
+            value = value.get(step) if known and isinstance(value, Mapping) else None
+        else:
+            break
+    if get_origin(tp) in (typing.Union, types.UnionType):
+        at_union = True
+    if not at_union or not known or loc[0] not in given:
+        value = err["input"]
+    if at_union or err["type"].endswith("_type") or err["type"] in _TYPE_ERRORS:
+        return (f"parameter {name!r} must be of type {_type_name(tp)}, got {value!r} "
+                f"({type(value).__name__})")
+    msg = err["msg"]
+    return f"parameter {name!r} = {value!r}: {msg[:1].lower()}{msg[1:]}"
 
 
-@dataclass(kw_only=True)
+def _parameter_error(cls: type, exc: ValidationError, given: Mapping[str, Any]
+                     ) -> ParameterError:
+    """``exc`` as a :class:`ParameterError`: one line per refused parameter (each naming
+    the parameter, the value and what is allowed), undeclared names with the declared ones.
+    """
+    errors = exc.errors()
+    unknown = [str(e["loc"][-1]) for e in errors if e["type"] == "unexpected_keyword_argument"]
+    lines: list[str] = []
+    if unknown:
+        lines.append(_unknown_text(cls, unknown, ""))
+    for err in errors:
+        if err["type"] != "unexpected_keyword_argument":
+            text = _error_text(cls, err, given)
+            if text not in lines:
+                lines.append(text)
+    if len(lines) == 1:
+        return ParameterError(lines[0])
+    return ParameterError(f"{len(lines)} parameters refused: " + "; ".join(lines))
+
+
+def _unknown_text(cls: type, unknown: list[str], where: str) -> str:
+    known = [f.name for f in dataclasses.fields(cls)]
+    return (f"unknown parameter(s) {', '.join(map(repr, unknown))}{where} for chapter "
+            f"{getattr(cls, 'notebook', '') or cls.__name__}; declared: "
+            f"{', '.join(sorted(known))}")
+
+
+_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+
+
+def _attribute_docs(cls: type) -> dict[str, str]:
+    """Field descriptions from the ``Attributes:`` sections of the class docstrings (the
+    class's and its bases'): ``name: text`` entries, ``a, b: text`` shared by several
+    fields, and ``a: text; b: text`` for two declared fields on one entry."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    entry = re.compile(r"^    (?:``)?([A-Za-z_]\w*(?:(?:``)?,\s*(?:``)?[A-Za-z_]\w*)*)(?:``)?:"
+                       r"\s+(.*)$")
+    split = re.compile(r"(?:;|(?<=\.))\s+`?([A-Za-z_]\w*(?:`?,\s*`?[A-Za-z_]\w*)*)`?:\s+")
+    out: dict[str, str] = {}
+    mentioned: list[tuple[str, str]] = []
+    for klass in reversed(cls.__mro__):
+        doc = vars(klass).get("__doc__")
+        if not doc or "Attributes:" not in doc:
+            continue
+        lines = inspect.cleandoc(doc).splitlines()
+        body = lines[lines.index("Attributes:") + 1:] if "Attributes:" in lines else []
+        entries: list[list[str]] = []
+        for line in body:
+            if line.strip() and not line.startswith(" "):
+                break  # the next section
+            match = entry.match(line)
+            if match:
+                entries.append([match.group(1), match.group(2)])
+            elif entries and line.strip():
+                entries[-1][1] += " " + line.strip()
+        for keys, text in entries:
+            text = _ROLE.sub(r"`\1`", " ".join(text.split())).replace("``", "`")
+            parts = split.split(text)
+            pieces = [(keys, parts[0])]
+            # "a: text; b: text": split only where every name before the colon is a field
+            for i in range(1, len(parts) - 1, 2):
+                sub = [k.strip(" `") for k in parts[i].split(",")]
+                if all(k in names for k in sub):
+                    pieces.append((parts[i], parts[i + 1]))
+                else:
+                    pieces[-1] = (pieces[-1][0], f"{pieces[-1][1]}; {parts[i]}: {parts[i + 1]}")
+            for group, desc in pieces:
+                for key in (k.strip(" `") for k in group.split(",")):
+                    if key in names:
+                        out[key] = desc.strip()
+            mentioned.extend((group, desc) for group, desc in pieces)
+    # a field without an entry of its own: the entry that names it, e.g. ``lr`` in
+    # "target_loss: ... at most ``train_steps`` steps at rate ``lr``"
+    for key in names - set(out):
+        for group, desc in mentioned:
+            if f"`{key}`" in desc:
+                out[key] = f"(see {group.strip()}) {desc.strip()}"
+                break
+    return out
+
+
+@params_dataclass
 class ChapterParams:
     """Base of every chapter's declared parameters (fields shared by all chapters).
 
-    Subclasses add fields (with smoke defaults) and override :meth:`check` for range
-    checks, calling the helpers :meth:`require`, :meth:`require_positive` ... which raise
-    :class:`ParameterError`.
+    Subclasses are declared with :func:`params_dataclass` and add fields (with smoke
+    defaults); pydantic checks the types (:data:`PARAMS_CONFIG`). They override
+    :meth:`check` for range and consistency checks, calling the helpers :meth:`require`,
+    :meth:`require_positive` ... which raise :class:`ParameterError`; :meth:`check` runs
+    after the types are checked (a pydantic ``model_validator``).
 
     Attributes:
         profile: name of the parameter profile (free text; a file-name-like word).
@@ -174,18 +280,24 @@ class ChapterParams:
     notebook: ClassVar[str] = ""
 
     def __post_init__(self) -> None:
-        hints = get_type_hints(type(self))
-        for f in dataclasses.fields(self):
-            setattr(self, f.name, check_type(f.name, getattr(self, f.name), hints[f.name]))
+        # pydantic calls this after validation; a subclass declared with the standard
+        # library's @dataclass would skip validation, so it is refused here.
+        if "__pydantic_validator__" not in vars(type(self)):
+            raise TypeError(f"{type(self).__module__}.{type(self).__qualname__} must be "
+                            "declared with @goldilocks_nb.contract.params_dataclass")
+
+    @model_validator(mode="after")
+    def _checked(self) -> ChapterParams:
         if not _PROFILE_NAME.match(self.profile):
             raise ParameterError(f"parameter 'profile' must be a name of letters, digits, "
                                  f"'_', '-' or '.', got {self.profile!r}")
         if not self.results_dir:
             raise ParameterError("parameter 'results_dir' must be a non-empty path")
-        if not (self.device in ("auto", "cpu", "cuda") or re.match(r"^cuda:\d+$", self.device)):
+        if not _DEVICE.match(self.device):
             raise ParameterError(f"parameter 'device' must be 'auto', 'cpu', 'cuda' or "
                                  f"'cuda:N', got {self.device!r}")
         self.check()
+        return self
 
     # ---- for subclasses
     def check(self) -> None:
@@ -243,10 +355,7 @@ class ChapterParams:
         known = set(cls.names())
         unknown = [k for k in values if k not in known]
         if unknown:
-            where = f" in {source}" if source else ""
-            raise ParameterError(
-                f"unknown parameter(s) {', '.join(map(repr, unknown))}{where} for chapter "
-                f"{cls.notebook or cls.__name__}; declared: {', '.join(sorted(known))}")
+            raise ParameterError(_unknown_text(cls, unknown, f" in {source}" if source else ""))
         try:
             return cls(**dict(values))
         except ParameterError as exc:
@@ -282,10 +391,9 @@ class ChapterParams:
                    if k not in known and not k.startswith("_") and k not in cls._IPYTHON_NAMES
                    and isinstance(v, cls._PLAIN_TYPES)]
         if unknown:
-            raise ParameterError(
-                f"unknown parameter(s) {', '.join(map(repr, unknown))} in the notebook "
-                f"(papermill -p/-f, or a global set before this cell) for chapter "
-                f"{cls.notebook or cls.__name__}; declared: {', '.join(sorted(known))}")
+            raise ParameterError(_unknown_text(
+                cls, unknown, " in the notebook (papermill -p/-f, or a global set before "
+                "this cell)"))
         values = {k: namespace[k] for k in cls.names() if k in namespace}
         override = os.environ.get(cls.RESULTS_DIR_ENV)
         if override:
@@ -309,6 +417,30 @@ class ChapterParams:
         """The parameters as run, one ``name = value`` per line (for the chapter page)."""
         width = max(len(n) for n in self.names())
         return "\n".join(f"{k:<{width}} = {v!r}" for k, v in self.as_dict().items())
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """The JSON Schema of the parameters (pydantic's, from the annotations), with each
+        field's default (the smoke value) and its description from the ``Attributes:``
+        section of the class docstring; the shared ``profile`` and ``device`` get their
+        patterns. Undeclared names are refused (``additionalProperties: false``); the
+        ranges of :meth:`check` are not expressed (the ``Params`` stay the authority)."""
+        schema = TypeAdapter(cls).json_schema()
+        docs, defaults = _attribute_docs(cls), cls().as_dict()
+        extra = {"profile": {"pattern": _PROFILE_NAME.pattern},
+                 "results_dir": {"minLength": 1}, "device": {"pattern": _DEVICE.pattern}}
+        props = {}
+        for name, prop in schema["properties"].items():
+            prop = {k: v for k, v in prop.items() if k not in ("title", "default")}
+            props[name] = {**({"description": docs[name]} if name in docs else {}), **prop,
+                           **extra.get(name, {}), "default": defaults[name]}
+        summary = (inspect.getdoc(cls) or "").split("\n\n")[0]
+        return {"title": f"{cls.notebook or cls.__name__} parameters",
+                **({"description": " ".join(summary.split())} if summary else {}),
+                "type": "object", "properties": props, "additionalProperties": False,
+                **{k: v for k, v in schema.items()
+                   if k not in ("title", "description", "type", "properties",
+                                "additionalProperties", "required")}}
 
 
 def _numbers(value: Any) -> list[float]:

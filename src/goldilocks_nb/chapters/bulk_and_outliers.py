@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, TypeVar
 
 import numpy as np
@@ -33,6 +33,7 @@ from ..contract import (
     Verdict,
     inconclusive,
     paper_quote,
+    params_dataclass,
     seed_agreement,
 )
 from ..data import DATASETS, Dataset, load_dataset
@@ -87,7 +88,7 @@ def _image_input(dataset: str, pool: int) -> int:
     return channels * (side // pool) ** 2
 
 
-@dataclass(kw_only=True)
+@params_dataclass
 class Params(ChapterParams):
     """Parameters of chapter 05 (defaults: the smoke profile).
 

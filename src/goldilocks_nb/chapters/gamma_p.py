@@ -30,6 +30,7 @@ from ..contract import (
     Verdict,
     inconclusive,
     paper_quote,
+    params_dataclass,
     record_verdict,
 )
 from ..curvature import projected_jacobian, random_subspace
@@ -147,7 +148,7 @@ def _list(*values: Any) -> Callable[[], list]:
     return lambda: list(values)
 
 
-@dataclass(kw_only=True)
+@params_dataclass
 class Params(ChapterParams):
     """Parameters of chapter 03 (defaults: the smoke profile).
 

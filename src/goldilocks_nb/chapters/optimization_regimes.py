@@ -29,7 +29,14 @@ import pandas as pd
 import torch
 
 from .. import regimes as rg
-from ..contract import ChapterParams, Verdict, inconclusive, paper_quote, seed_agreement
+from ..contract import (
+    ChapterParams,
+    Verdict,
+    inconclusive,
+    paper_quote,
+    params_dataclass,
+    seed_agreement,
+)
 from ..data import DATASETS, Dataset, load_dataset
 from ..functional import get_params, scale_params
 from ..models import build_model, num_parameters
@@ -67,7 +74,7 @@ def _per_model(a: Any, b: Any):
     return lambda: {"lenet-300-100": a, "lenet-5": b}
 
 
-@dataclass(kw_only=True)
+@params_dataclass
 class Params(ChapterParams):
     """Parameters of chapter 04 (defaults: the smoke profile).
 

@@ -26,6 +26,7 @@ from ..contract import (
     Verdict,
     inconclusive,
     paper_quote,
+    params_dataclass,
     record_verdict,
     seed_agreement,
 )
@@ -101,7 +102,7 @@ def _no_progress(it: Iterable[T], **_: Any) -> Iterable[T]:
     return it
 
 
-@dataclass(kw_only=True)
+@params_dataclass
 class Params(ChapterParams):
     """Parameters of chapter 02 (defaults: the smoke profile).
 

@@ -40,6 +40,7 @@ from ..contract import (
     Verdict,
     inconclusive,
     paper_quote,
+    params_dataclass,
     seed_agreement,
 )
 from ..curvature import (
@@ -125,7 +126,7 @@ def _list(*values: Any) -> Callable[[], list]:
     return lambda: list(values)
 
 
-@dataclass(kw_only=True)
+@params_dataclass
 class Params(ChapterParams):
     """Parameters of chapter 01 (defaults: the smoke profile).
 

@@ -7,11 +7,11 @@ rests on, :math:`f_{\\alpha\\theta}(x) = \\alpha^L f_\\theta(x)`, on real images
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import torch
 
-from ..contract import ChapterParams
+from ..contract import ChapterParams, params_dataclass
 from ..data import DATASETS, Dataset, load_dataset
 from ..functional import get_params, homogeneity_deviation, logits, scale_params
 from ..models import build_model
@@ -22,7 +22,7 @@ __all__ = ["MODELS", "Params", "describe_alphas", "homogeneity_table", "load_dat
 MODELS = ("lenet-300-100", "lenet-5")
 
 
-@dataclass(kw_only=True)
+@params_dataclass
 class Params(ChapterParams):
     """Parameters of chapter 00 (defaults: the smoke profile).
 

@@ -30,7 +30,6 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from ..contract import (
     Verdict,
     inconclusive,
     paper_quote,
+    params_dataclass,
     seed_agreement,
 )
 from ..mixtures import axis_means, sample_gmm, sample_xor, xor_means
@@ -68,7 +68,7 @@ CPU_GFLOPS = 5.0
 GPU_GFLOPS = 5000.0
 
 
-@dataclass(kw_only=True)
+@params_dataclass
 class Params(ChapterParams):
     """Parameters of chapter 06 (defaults: the smoke profile).
 
