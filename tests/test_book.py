@@ -2,20 +2,25 @@
 runs, a failing notebook stops the build and is kept for inspection, book copies show the
 parameters as run."""
 
+import json
 import os
 import re
 from pathlib import Path
 
+import jsonschema
 import nbformat
 import pytest
+import yaml
 
 from goldilocks_nb.book import (
+    SCHEMA_FILE,
     BookError,
     check_profile,
     execute_notebook,
     load_profile,
     main,
     notebook_names,
+    schema_text,
 )
 from goldilocks_nb.chapters.setting import Params as SettingParams
 from goldilocks_nb.contract import ParameterError
@@ -101,6 +106,103 @@ def test_wrong_type_and_range_are_refused(tmp_path):
             check_profile(ROOT, prof, ["00_setting"])
 
 
+def test_wrong_type_and_typo_are_refused_with_parameter_value_allowed_and_file(tmp_path):
+    """What the message names since the Params are pydantic models: the file and section,
+    the parameter, the value given and what is allowed (or the declared names)."""
+    path = _profile(tmp_path, "notebooks:\n  00_setting:\n    seed: 0.5\n")
+    with pytest.raises(BookError) as err:
+        check_profile(ROOT, load_profile(ROOT, str(path)), ["00_setting"])
+    assert str(err.value) == (
+        "profile check failed: parameter 'seed' must be of type integer, got 0.5 (float) "
+        f"(in {path} (common + notebooks.00_setting))")
+    path = _profile(tmp_path, "common:\n  results_dir: x\nnotebooks:\n  00_setting:\n"
+                              "    n_sampels: 10\n")
+    with pytest.raises(BookError) as err:
+        check_profile(ROOT, load_profile(ROOT, str(path)), ["00_setting"])
+    declared = ", ".join(sorted(SettingParams.names()))
+    assert str(err.value) == (
+        f"profile check failed: unknown parameter(s) 'n_sampels' in {path} (common + "
+        f"notebooks.00_setting) for chapter 00_setting; declared: {declared}")
+    path = _profile(tmp_path, "notebooks:\n  00_setting:\n    datasets: cifar10\n"
+                              "    alphas: [1, two]\n")
+    with pytest.raises(BookError) as err:
+        check_profile(ROOT, load_profile(ROOT, str(path)), ["00_setting"])
+    assert ("2 parameters refused: parameter 'datasets' must be of type list of string, got "
+            "'cifar10' (str); parameter 'alphas[1]' must be of type number, got 'two' (str)"
+            in str(err.value))
+
+
+def test_a_section_not_run_is_checked_against_the_schema(tmp_path):
+    """``execute 00_setting`` also refuses a typo or a wrong type in chapter 03's section
+    (the JSON Schema covers the whole file; the Params check only the chapters run)."""
+    path = _profile(tmp_path, "notebooks:\n  03_gamma_p:\n    n_sampels: 10\n"
+                              "    d: ten\n")
+    with pytest.raises(BookError) as err:
+        check_profile(ROOT, load_profile(ROOT, str(path)), ["00_setting"])
+    text = str(err.value)
+    assert f"{path} does not match the profiles' JSON Schema" in text
+    assert "notebooks.03_gamma_p: unknown key(s) 'n_sampels'; declared: K_values, " in text
+    assert "notebooks.03_gamma_p.d: 'ten' is not of type 'integer'" in text
+    path = _profile(tmp_path, "common:\n  seeds: [0, 1, 2]\n")  # not every chapter has it
+    with pytest.raises(BookError, match=r"common: unknown key\(s\) 'seeds'; declared: device, "
+                                        r"profile, results_dir"):
+        check_profile(ROOT, load_profile(ROOT, str(path)), ["01_rescaling_symmetry"])
+
+
+def _schema():
+    return json.loads((ROOT / SCHEMA_FILE).read_text(encoding="utf-8"))
+
+
+def test_committed_schema_is_generated_from_the_params():
+    """Regenerating gives the committed file (else: python -m goldilocks_nb.book schema)."""
+    assert (ROOT / SCHEMA_FILE).read_text(encoding="utf-8") == schema_text()
+    schema = _schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert set(schema["properties"]["notebooks"]["properties"]) == set(notebook_names(ROOT))
+    props = schema["$defs"]["00_setting"]["properties"]
+    assert list(props) == SettingParams.names()
+    assert props["n_samples"] == {"description": "class-balanced training images per dataset.",
+                                  "type": "integer", "default": 64}
+    assert schema["$defs"]["01_rescaling_symmetry"]["properties"]["dtype"]["enum"] == [
+        "float64", "float32"]
+
+
+@pytest.mark.parametrize("profile", sorted(p.name for p in (ROOT / "profiles").glob("*.yml")))
+def test_every_profile_validates_against_the_schema(profile):
+    text = (ROOT / "profiles" / profile).read_text()
+    assert text.startswith("# yaml-language-server: $schema=profile.schema.json\n")
+    jsonschema.validate(yaml.safe_load(text), _schema())
+
+
+@pytest.mark.parametrize("data, where", [
+    ({"notebooks": {"00_setting": {"n_sampels": 10}}}, "n_sampels"),        # typo
+    ({"notebooks": {"00_setting": {"n_samples": 10.5}}}, "not of type 'integer'"),
+    ({"notebooks": {"00_setting": {"n_samples": "64"}}}, "not of type 'integer'"),
+    ({"notebooks": {"00_setting": {"alphas": [1, "a"]}}}, "not of type 'number'"),
+    ({"notebooks": {"01_rescaling_symmetry": {"dtype": "float16"}}}, "is not one of"),
+    ({"notebooks": {"99_nothing": {}}}, "99_nothing"),
+    ({"common": {"device": "gpu"}}, "does not match"),
+    ({"common": {"n_samples": 64}}, "n_samples"),
+    ({"comon": {}}, "comon"),
+])
+def test_schema_rejects_typos_and_wrong_types(data, where):
+    with pytest.raises(jsonschema.ValidationError, match=re.escape(where)):
+        jsonschema.validate(data, _schema())
+
+
+def test_schema_command_writes_and_check_refuses_a_stale_file(tmp_path, capsys):
+    root = tmp_path / "repo"
+    (root / "profiles").mkdir(parents=True)
+    with pytest.raises(BookError, match="profile.schema.json is missing"):
+        main(["schema", "--check", "--root", str(root)])
+    assert main(["schema", "--root", str(root)]) == 0
+    assert (root / SCHEMA_FILE).read_text(encoding="utf-8") == schema_text()
+    assert main(["schema", "--check", "--root", str(root)]) == 0
+    (root / SCHEMA_FILE).write_text("{}\n")
+    with pytest.raises(BookError, match=r"out of date.*goldilocks_nb\.book schema"):
+        main(["schema", "--check", "--root", str(root)])
+
+
 def test_override_is_checked_too():
     prof = load_profile(ROOT, "smoke")
     with pytest.raises(BookError, match=r"'n_samples'.*-p overrides"):
@@ -133,9 +235,13 @@ def test_user_profile_by_name_and_any_results_dir(tmp_path):
     assert checked["00_setting"].results_dir == str(outside)
 
 
-def test_check_command(capsys):
+def test_check_command(capsys, tmp_path):
     assert main(["check", "--profile", "default", "--root", str(ROOT)]) == 0
     assert "chapter(s) OK" in capsys.readouterr().out
+    root = repo_copy(tmp_path)
+    (root / SCHEMA_FILE).write_text("{}\n")  # a Params changed, the schema not rewritten
+    with pytest.raises(BookError, match="out of date"):
+        main(["check", "--profile", "smoke", "--root", str(root)])
 
 
 def repo_copy(tmp_path) -> Path:

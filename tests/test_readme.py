@@ -42,6 +42,10 @@ COMMANDS: dict[str, str | None] = {
         "RUN_00",
     ".venv/bin/python -m goldilocks_nb.book check --profile paper":
         f"{PY} -m goldilocks_nb.book check --profile paper",
+    ".venv/bin/python -m goldilocks_nb.book schema":  # as --check: tests write no checkout file
+        f"{PY} -m goldilocks_nb.book schema --check",
+    ".venv/bin/python -m goldilocks_nb.book schema --check":
+        f"{PY} -m goldilocks_nb.book schema --check",
     ".venv/bin/python -m goldilocks_nb.book scorecard --profile default":
         f"{PY} -m goldilocks_nb.book scorecard --help",
     ".venv/bin/papermill -k python3 --cwd notebooks notebooks/00_setting.ipynb /tmp/mine.ipynb "
