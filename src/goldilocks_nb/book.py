@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import functools
 import html
 import json
@@ -164,7 +165,7 @@ def profile_schema() -> dict[str, Any]:
     """
     from .chapters import CHAPTERS, params_class
 
-    chapters = {name: params_class(name).json_schema() for name in CHAPTERS}
+    chapters = {name: copy.deepcopy(params_class(name).json_schema()) for name in CHAPTERS}
 
     def shape(prop: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in prop.items() if k not in ("description", "default")}
@@ -183,6 +184,11 @@ def profile_schema() -> dict[str, Any]:
                        "only the parameters every chapter declares.",
         "type": ["object", "null"], "properties": common, "additionalProperties": False}}
     for name, schema in chapters.items():
+        # definitions a chapter's schema refers to (an Enum's, a nested model's) go to the
+        # top level, where its "#/$defs/..." references point in the profile schema
+        for key, sub in schema.pop("$defs", {}).items():
+            if defs.setdefault(key, sub) != sub or key in chapters or key == "common":
+                raise ValueError(f"two different JSON Schema definitions named {key!r}")
         defs[name] = {**schema, "type": ["object", "null"]}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
