@@ -127,9 +127,9 @@ def test_wrong_type_and_typo_are_refused_with_parameter_value_allowed_and_file(t
                               "    alphas: [1, two]\n")
     with pytest.raises(BookError) as err:
         check_profile(ROOT, load_profile(ROOT, str(path)), ["00_setting"])
-    assert ("2 parameters refused: parameter 'datasets' must be of type list of string, got "
-            "'cifar10' (str); parameter 'alphas[1]' must be of type number, got 'two' (str)"
-            in str(err.value))
+    assert ("2 problems with the parameters: parameter 'datasets' must be of type list of "
+            "string, got 'cifar10' (str); parameter 'alphas[1]' must be of type number, got "
+            "'two' (str)" in str(err.value))
 
 
 def test_a_section_not_run_is_checked_against_the_schema(tmp_path):

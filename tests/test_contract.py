@@ -97,7 +97,7 @@ def test_every_refused_parameter_is_listed():
     with pytest.raises(ParameterError) as err:
         Demo(n=2.5, rate="x", flag=1)
     text = str(err.value)
-    assert text.startswith("3 parameters refused: ")
+    assert text.startswith("3 problems with the parameters: ")
     for part in ("'n' must be of type integer, got 2.5", "'rate' must be of type number, got 'x'",
                  "'flag' must be of type boolean (true/false), got 1"):
         assert part in text
@@ -238,3 +238,14 @@ def test_parameters_cell_equals_declared_defaults(name):
         f"only in cell {sorted(set(cell) - set(defaults))}, "
         f"only declared {sorted(set(defaults) - set(cell))}")
     assert cls.from_mapping(cell).as_dict() == defaults
+
+
+def test_a_required_parameter_is_named():
+    @params_dataclass
+    class Needs(ChapterParams):
+        notebook = "98_needs"
+        n: int
+
+    assert Needs(n=2).n == 2
+    with pytest.raises(ParameterError, match=r"^parameter 'n' is required \(of type integer\)$"):
+        Needs()

@@ -166,6 +166,8 @@ def _error_text(cls: type, err: Any, given: Mapping[str, Any]) -> str:
             break
     if get_origin(tp) in (typing.Union, types.UnionType):
         at_union = True
+    if err["type"].startswith("missing"):
+        return f"parameter {name!r} is required (of type {_type_name(tp)})"
     if not at_union or not known or loc[0] not in given:
         value = err["input"]
     if at_union or err["type"].endswith("_type") or err["type"] in _TYPE_ERRORS:
@@ -192,7 +194,7 @@ def _parameter_error(cls: type, exc: ValidationError, given: Mapping[str, Any]
                 lines.append(text)
     if len(lines) == 1:
         return ParameterError(lines[0])
-    return ParameterError(f"{len(lines)} parameters refused: " + "; ".join(lines))
+    return ParameterError(f"{len(lines)} problems with the parameters: " + "; ".join(lines))
 
 
 def _unknown_text(cls: type, unknown: list[str], where: str) -> str:
