@@ -122,7 +122,10 @@ def check_profile(root: Path, prof: Profile, names: list[str],
 
     Returns the chapters' validated ``Params``. Raises :class:`BookError` naming the
     profile file and the key for a section of an unknown chapter, an undeclared
-    parameter, or a value of the wrong type or range.
+    parameter, or a value of the wrong type or range. The ``Params`` of the chapters
+    ``names`` are checked first (they are the authority: types, ranges, consistency, and
+    the messages name what is allowed); then the whole file is checked against the JSON
+    Schema (:func:`profile_schema`), which also covers the sections of the other chapters.
     """
     from .chapters import params_class
 
