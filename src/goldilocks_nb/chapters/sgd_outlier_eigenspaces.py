@@ -58,16 +58,38 @@ from ..softmax_regression import (
 )
 from ..spectrum import count_outliers
 
-__all__ = ["EVIDENCE", "Params", "Results", "c26_seed_summary", "c27_seed_summary",
-           "first_time_above", "gmm_run", "judge", "memory_estimate_gb", "needed_lines",
-           "plot_gmm_alignment", "plot_gmm_vectors", "plot_xor", "record", "resolved_alignment",
-           "run", "run_seeds", "verdict_c26", "verdict_c27", "xor_run"]
+__all__ = [
+    "EVIDENCE",
+    "SIGNAL_ROW_FRACTION",
+    "Params",
+    "Results",
+    "c26_seed_summary",
+    "c27_seed_summary",
+    "first_time_above",
+    "gmm_run",
+    "judge",
+    "memory_estimate_gb",
+    "needed_lines",
+    "plot_gmm_alignment",
+    "plot_gmm_vectors",
+    "plot_xor",
+    "record",
+    "resolved_alignment",
+    "run",
+    "run_seeds",
+    "verdict_c26",
+    "verdict_c27",
+    "xor_run",
+]
 
 #: Bumped whenever gmm_run / xor_run change what they compute (their cache entries).
 CACHE_VERSION = "2"
 #: Assumed sustained float64 rates for the cost estimates of "inconclusive" verdicts.
 CPU_GFLOPS = 5.0
 GPU_GFLOPS = 5000.0
+#: A first-layer row "carries signal" when ``v_i^2 >= SIGNAL_ROW_FRACTION * max v^2`` (the
+#: count is shown beside the ``v_i^2``-weighted alignment; it decides no verdict).
+SIGNAL_ROW_FRACTION = 0.1
 
 
 @dataclass(kw_only=True)
@@ -591,8 +613,9 @@ def c27_seed_summary(run: Mapping[str, Any]) -> dict[str, Any]:
     ``v_i^2`` (the rows that carry signal; a row with ``v_i -> 0`` gets no gradient and keeps
     its random direction); ``align_W_H_all``/``align_W_G_all``: the all-row mean;
     ``gap_W_H``/``gap_W_G``: the ``v_i^2``-weighted ``lambda_2 / lambda_3``; ``signal_rows``:
-    rows with ``v_i^2 >= 0.1 max v^2``; ``align_v_H``/``align_v_G``; ``outliers_init``/
-    ``outliers_end``; ``accuracy`` (end); ``time_4``: first time from which 4 outliers stay.
+    rows with ``v_i^2 >= SIGNAL_ROW_FRACTION max v^2``; ``align_v_H``/``align_v_G``;
+    ``outliers_init``/``outliers_end``; ``accuracy`` (end); ``time_4``: first time from which
+    4 outliers stay.
     """
     w = run["v2"][-1] / run["v2"][-1].sum()
     four = (run["outliers_vv"] == 4).astype(float)
@@ -603,7 +626,7 @@ def c27_seed_summary(run: Mapping[str, Any]) -> dict[str, Any]:
         "align_W_G_all": float(run["align_W_G"][-1].mean()),
         "gap_W_H": float(w @ run["gap_W_H"][-1]),
         "gap_W_G": float(w @ run["gap_W_G"][-1]),
-        "signal_rows": int((run["v2"][-1] >= 0.1 * run["v2"][-1].max()).sum()),
+        "signal_rows": int((run["v2"][-1] >= SIGNAL_ROW_FRACTION * run["v2"][-1].max()).sum()),
         "align_v_H": float(run["align_v_H"][-1]), "align_v_G": float(run["align_v_G"][-1]),
         "outliers_init": int(run["outliers_vv"][0]), "outliers_end": int(run["outliers_vv"][-1]),
         "accuracy": float(run["accuracy"][-1]),
@@ -791,7 +814,8 @@ class Results:
             f"seed {seed}: W_i v_i^2-weighted {s['align_W_H']:.2f} (H, gap {s['gap_W_H']:.2f}) "
             f"{s['align_W_G']:.2f} (G, gap {s['gap_W_G']:.2f}); all rows "
             f"{s['align_W_H_all']:.2f} (H) {s['align_W_G_all']:.2f} (G); {s['signal_rows']} "
-            f"rows with v_i^2 >= 0.1 max; v {s['align_v_H']:.2f} (H) {s['align_v_G']:.2f} (G); "
+            f"rows with v_i^2 >= {SIGNAL_ROW_FRACTION:g} max; v {s['align_v_H']:.2f} (H) "
+            f"{s['align_v_G']:.2f} (G); "
             f"vv outliers {s['outliers_init']} -> {s['outliers_end']}; accuracy "
             f"{s['accuracy']:.2f}" for seed, s in self.s27.items())
 
