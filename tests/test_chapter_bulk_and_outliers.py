@@ -9,7 +9,7 @@ import pytest
 from goldilocks_nb.chapters import bulk_and_outliers as ch
 from goldilocks_nb.chapters.bulk_and_outliers import Params, verdict_c24, verdict_c25
 from goldilocks_nb.contract import INCONCLUSIVE, ParameterError, paper_quote
-from notebook_cases import notebook_parameters
+from notebook_cases import assert_thin_notebook, notebook_parameters
 
 NB = Path(__file__).resolve().parents[1] / "notebooks" / "05_bulk_and_outliers.ipynb"
 PAPER = Path("/work/shared/paper")
@@ -270,3 +270,7 @@ def test_run_judge_record_on_a_tiny_profile(tmp_path, monkeypatch):
         monkeypatch.setattr(ch, name, recomputed)
     again = ch.run(Params(**TINY, results_dir=str(tmp_path / "r"), profile="other"))
     assert [v.verdict for v in ch.judge(again)] == [v.verdict for v in verdicts]
+
+
+def test_notebook_is_thin():
+    assert_thin_notebook(NB, ch)

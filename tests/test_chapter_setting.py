@@ -5,6 +5,7 @@ import math
 import pytest
 
 from goldilocks_nb.chapters import setting as ch
+from notebook_cases import NOTEBOOKS, assert_thin_notebook
 
 
 @pytest.fixture(scope="module")
@@ -39,3 +40,7 @@ def test_tolerance_decides_holds(res):
     strict = ch.Params(tolerance=worst / 2, results_dir=res.params.results_dir, device="cpu")
     table = ch.homogeneity_table(strict, res.data)
     assert not all(row["holds"] for row in table.values())
+
+
+def test_notebook_is_thin():
+    assert_thin_notebook(NOTEBOOKS / "00_setting.ipynb", ch)

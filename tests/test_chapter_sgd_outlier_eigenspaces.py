@@ -23,7 +23,7 @@ from goldilocks_nb.chapters.sgd_outlier_eigenspaces import (
     verdict_c27,
 )
 from goldilocks_nb.contract import INCONCLUSIVE, ParameterError
-from notebook_cases import notebook_parameters
+from notebook_cases import assert_thin_notebook, notebook_parameters
 
 NB = Path(__file__).resolve().parents[1] / "notebooks" / "06_sgd_outlier_eigenspaces.ipynb"
 
@@ -352,3 +352,7 @@ def test_run_judge_record_on_a_tiny_profile(tmp_path):
     again = ch.run(Params(**{**TINY, "seeds": [0, 1, 2]}, results_dir=str(tmp_path / "r")))
     np.testing.assert_array_equal(again.runs["xor"][0]["accuracy"],
                                   res.runs["xor"][0]["accuracy"])
+
+
+def test_notebook_is_thin():
+    assert_thin_notebook(NB, ch)
