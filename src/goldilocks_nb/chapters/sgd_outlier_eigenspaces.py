@@ -63,6 +63,7 @@ __all__ = [
     "SIGNAL_ROW_FRACTION",
     "Params",
     "Results",
+    "alignment_tolerance",
     "c26_seed_summary",
     "c27_seed_summary",
     "first_time_above",
@@ -171,6 +172,12 @@ class Params(ChapterParams):
                          f"small enough for max_memory_gb = {self.max_memory_gb:g}: its "
                          f"arrays need about {need:.3g} GB (held-out sample M x d with "
                          f"M = heldout_per_dim * d, and the d x d blocks)")
+
+
+def alignment_tolerance(snr: float) -> float:
+    """``1 - 1/lambda``: a weight vector counts as inside an eigenspace when at least this
+    fraction of it lies there (the theorem's error ``O(1/lambda)`` with constant 1)."""
+    return 1 - 1 / snr
 
 
 def memory_estimate_gb(params: Params) -> dict[str, float]:
@@ -422,7 +429,7 @@ def c26_seed_summary(run: Mapping[str, Any], params: Params) -> dict[str, Any]:
     ``top_gap``: class-1 population ``lambda_1 / lambda_2`` at the end; ``align_mu``;
     ``baseline`` ``sqrt(k/d)``; ``pop_seconds``.
     """
-    k, thr = params.k, 1 - 1 / params.snr
+    k, thr = params.k, alignment_tolerance(params.snr)
     out: dict[str, Any] = {}
     for est in ("pop", "emp"):
         for mat in "HG":
@@ -513,7 +520,7 @@ def verdict_c26(per_seed: Mapping[int, Mapping[str, Any]], *, k: int, d: int, sn
     ``lambda_1 / lambda_2 >= min_gap`` at the end. A core check unresolved on some seed and
     no core check failed -> inconclusive at this scale.
     """
-    thr = 1 - 1 / snr
+    thr = alignment_tolerance(snr)
     soon = soon_fraction * train_time
     seeds = list(per_seed)
     core = {mat: _combine([per_seed[s][f"pop_{mat}_status"] for s in seeds]) for mat in "HG"}
@@ -659,7 +666,7 @@ def verdict_c27(per_seed: Mapping[int, Mapping[str, Any]], *, snr: float, train_
     lambda_3 < resolve_gap`` is unresolved (its ``E_2`` is not separated from the bulk): if
     only such failures remain -> inconclusive at this scale.
     """
-    thr = 1 - 1 / snr
+    thr = alignment_tolerance(snr)
     seeds = list(per_seed)
     escaped = {s: per_seed[s]["accuracy"] >= escape_accuracy for s in seeds}
     checks = {
@@ -776,7 +783,7 @@ class Results:
     @property
     def threshold(self) -> float:
         """The alignment tolerance ``1 - 1/lambda`` (the paper's error term, constant 1)."""
-        return 1 - 1 / self.params.snr
+        return alignment_tolerance(self.params.snr)
 
     @property
     def source(self) -> str:
