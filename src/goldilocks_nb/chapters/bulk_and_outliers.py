@@ -19,6 +19,7 @@ predicts ``K - 1`` outliers).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -766,7 +767,7 @@ def _top(case: Mapping[str, Any], K: int) -> np.ndarray:
     return case["eigenvalues"][: 3 * K + 2]
 
 
-@dataclass
+@dataclasses.dataclass
 class Results:
     """Everything chapter 05 computes (the output of :func:`run`).
 

@@ -6,6 +6,7 @@ rests on, :math:`f_{\\alpha\\theta}(x) = \\alpha^L f_\\theta(x)`, on real images
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,7 +92,7 @@ def logit_norms(model: torch.nn.Module, X: torch.Tensor, alphas: Sequence[float]
 
 
 # ---- the chapter: run, printed lines, plots (no claim of the paper is judged here)
-@dataclass
+@dataclasses.dataclass
 class Results:
     """Everything chapter 00 computes (the output of :func:`run`).
 

@@ -763,7 +763,7 @@ EVIDENCE = {"C26": "population/empirical block alignments per seed (06_gmm_*)",
             "C27": "XOR alignments and vv eigenvalues per seed (06_xor)"}
 
 
-@dataclass
+@dataclasses.dataclass
 class Results:
     """Everything chapter 06 computes (the output of :func:`run`).
 
