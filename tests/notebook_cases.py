@@ -34,3 +34,18 @@ def assert_no_inline_comments(path: Path) -> None:
         assert not (code.strip() and "#" in line), (
             f"{Path(path).name}: inline comment in the parameters cell (papermill cannot parse "
             f"it): {line!r}")
+
+
+def assert_thin_notebook(path: Path, module, *, alias: str = "ch", max_lines: int = 150) -> None:
+    """The chapter contract for a notebook: every ``<alias>.name`` it uses is in the module's
+    ``__all__``, no ``def``, no warning filters, at most ``max_lines`` code lines (non-blank,
+    non-comment)."""
+    import re
+
+    nb = json.loads(Path(path).read_text())
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    used = set(re.findall(rf"\b{alias}\.([A-Za-z_]\w*)", code))
+    assert used and used <= set(module.__all__), used - set(module.__all__)
+    assert "def " not in code and "warnings" not in code
+    lines = [ln for ln in code.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    assert len(lines) <= max_lines, len(lines)

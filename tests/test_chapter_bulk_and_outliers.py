@@ -9,7 +9,7 @@ import pytest
 from goldilocks_nb.chapters import bulk_and_outliers as ch
 from goldilocks_nb.chapters.bulk_and_outliers import Params, verdict_c24, verdict_c25
 from goldilocks_nb.contract import INCONCLUSIVE, ParameterError, paper_quote
-from notebook_cases import notebook_parameters
+from notebook_cases import assert_thin_notebook, notebook_parameters
 
 NB = Path(__file__).resolve().parents[1] / "notebooks" / "05_bulk_and_outliers.ipynb"
 PAPER = Path("/work/shared/paper")
@@ -161,3 +161,116 @@ def test_moved_results_folder_is_not_recomputed(tmp_path):
     changed = Params(results_dir=str(tmp_path / "moved" / "b"), target_loss=0.2)
     ch.computed(changed, "probe", compute, tmp_path / "moved" / "b" / "cache")
     assert len(calls) == 2  # a parameter that changes the result does recompute
+
+
+# ---- the chapter contract: run, judge, record on Results
+
+def _case(K, h, sep, count, *, mean=2.0, bulk=0.07, seconds=1.0):
+    return {"clusters": K, "width": h, "separation": sep, "count": count,
+            "resolved": count is not None, "outlier_mean": mean, "bulk_std": bulk,
+            "resolution": 1.5 if count is not None else 1.0, "loss": 0.3, "seconds": seconds}
+
+
+def _sweep(counts=(2, 4), width_counts=(2, 2), bulk=(0.07, 0.08)):
+    p = Params()
+    return {"clusters": [_case(K, p.width, 3.0, c) for K, c in zip(p.clusters, counts)],
+            "widths": [_case(3, h, 3.0, c) for h, c in zip(p.widths, width_counts)],
+            "separations": [_case(3, p.width, s, width_counts[0], bulk=b)
+                            for s, b in zip(p.separations, bulk)]}
+
+
+def _results(sweeps, lines, **params):
+    p = Params(**params)
+    return ch.Results(params=p, device=None, dirs={}, data=None, slq_data=None, sweeps=sweeps,
+                      real=[], slq={}, lines=lines, alphas=[])
+
+
+def _lines(barrier=0.01, seconds=2.0):
+    return {"trained": _line(barrier=barrier), "trained longer": _line(barrier=barrier),
+            "seconds": seconds}
+
+
+def test_judge_reads_the_params_thresholds_and_measured_seconds():
+    res = _results({s: _sweep() for s in (0, 1, 2)}, {s: _lines() for s in (0, 1, 2)})
+    assert res.sweep_seconds == pytest.approx(3 * 6 * 1.0)   # 3 seeds x 6 case entries
+    assert res.line_seconds == pytest.approx(6.0)
+    assert res.c24 == ch.summarise_c24(res.sweeps)
+    v24, v25 = ch.judge(res)
+    assert (v24.claim, v24.verdict) == ("C24", "reproduced")
+    assert (v25.claim, v25.verdict) == ("C25", "reproduced")
+    assert v24.values["per_seed"]["2"]["cluster_counts"] == {"3": 2, "5": 4}
+    assert v25.values["summary"]["trained"]["median"] == pytest.approx(0.01 / 2.18)
+    # the Params' thresholds decide: a barrier of 0.01/2.18 fails a tolerance of 0.001
+    strict = _results(res.sweeps, res.lines, barrier_tolerance=0.001)
+    assert ch.judge(strict)[1].verdict == "not reproduced"
+    loose = _results({s: _sweep(counts=(2, 2)) for s in (0, 1, 2)}, res.lines,
+                     count_tolerance=2)
+    assert ch.judge(loose)[0].verdict == "reproduced"
+    assert ch.judge(_results(loose.sweeps, res.lines))[0].verdict == "not reproduced"
+
+
+def test_judge_branches_on_results():
+    lines = {s: _lines() for s in (0, 1, 2)}
+    flip = {0: _sweep(), 1: _sweep(counts=(2, 1)), 2: _sweep()}
+    v24 = ch.judge(_results(flip, lines))[0]
+    assert v24.verdict == "partly" and v24.values["seed_agreement"] == "2 of 3 seeds"
+    unresolved = {0: _sweep(), 1: _sweep(counts=(2, None)), 2: _sweep()}
+    v24 = ch.judge(_results(unresolved, lines))[0]
+    assert v24.verdict == INCONCLUSIVE
+    assert v24.values["per_seed"]["1"]["cluster_counts"]["5"] is None
+    assert f"{4 * 18:.0f} s" in v24.needed            # 4x the measured sweep time
+    bulk = {s: _sweep(bulk=(0.07, 0.5)) for s in (0, 1, 2)}
+    v24 = ch.judge(_results(bulk, lines))[0]
+    assert v24.verdict == "partly"
+    assert v24.values["per_seed"]["0"]["separation_bulk_ratio"] == pytest.approx(0.5 / 0.07)
+    untrained = {**lines, 1: {**_lines(), "trained": _line(small=2.0)}}
+    v25 = ch.judge(_results({s: _sweep() for s in (0, 1, 2)}, untrained))[1]
+    assert v25.verdict == INCONCLUSIVE
+    assert v25.values["per_seed"]["1"]["trained"]["small_loss"] == 2.0
+
+
+def test_alpha_lines_mark_unresolved_edges():
+    res = _results({}, {})
+    res.alphas = [{"alpha": 0.5, "positive_curvature": 1.0, "count": None, "position": 3,
+                   "resolution": 1.0},
+                  {"alpha": 1.0, "positive_curvature": 2.0, "count": 9, "position": 9,
+                   "resolution": 2.0}]
+    first, second = res.alpha_lines().splitlines()
+    assert "outliers ?" in first and "outliers 9" in second
+
+
+TINY = dict(n_samples=20, real_widths=[2, 3], widths=[3, 4], width=3, train_steps=20,
+            mixture_samples=30, mixture_dim=6, slq_widths=[8, 4], slq_samples=20, slq_pool=4,
+            slq_steps=10, sgd_small_batch=5, sgd_large_batch=20, sgd_epochs=2,
+            sgd_large_epochs=4, sgd_longer=2, line_points=5, alphas=[0.5, 1.0])
+
+
+def test_run_judge_record_on_a_tiny_profile(tmp_path, monkeypatch):
+    """run() wires every part, caches each, and judge/record read the Results (tiny nets)."""
+    params = Params(**TINY, results_dir=str(tmp_path / "r"), device="cpu")
+    res = ch.run(params)
+    assert set(res.sweeps) == {0, 1, 2} and set(res.lines) == {0, 1, 2}
+    assert [c["clusters"] for c in res.sweeps[1]["clusters"]] == params.clusters
+    assert [w["width"] for w in res.real] == params.real_widths
+    assert [a["alpha"] for a in res.alphas] == params.alphas
+    assert res.slq["big_P"] == 49 * 8 + 8 * 4 + 4 * 10   # 7x7 inputs, widths [8, 4]
+    verdicts = ch.judge(res)
+    assert [v.claim for v in verdicts] == ["C24", "C25"]
+    assert verdicts[0].values["per_seed"]["0"]["cluster_counts"] == {
+        str(K): c for K, c in res.c24[0]["cluster_counts"].items()}
+    paths = ch.record(res, verdicts)
+    assert [p.name for p in paths] == ["C24.json", "C25.json"]
+    assert all(p.parent == tmp_path / "r" / "claims" for p in paths)
+
+    def recomputed(*args, **kwargs):
+        raise AssertionError("recomputed")
+
+    for name in ("cluster_sweep", "real_spectra", "slq_validation", "batch_size_lines",
+                 "alpha_sweep"):
+        monkeypatch.setattr(ch, name, recomputed)
+    again = ch.run(Params(**TINY, results_dir=str(tmp_path / "r"), profile="other"))
+    assert [v.verdict for v in ch.judge(again)] == [v.verdict for v in verdicts]
+
+
+def test_notebook_is_thin():
+    assert_thin_notebook(NB, ch)

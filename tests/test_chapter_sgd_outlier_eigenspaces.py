@@ -23,7 +23,7 @@ from goldilocks_nb.chapters.sgd_outlier_eigenspaces import (
     verdict_c27,
 )
 from goldilocks_nb.contract import INCONCLUSIVE, ParameterError
-from notebook_cases import notebook_parameters
+from notebook_cases import assert_thin_notebook, notebook_parameters
 
 NB = Path(__file__).resolve().parents[1] / "notebooks" / "06_sgd_outlier_eigenspaces.ipynb"
 
@@ -297,3 +297,62 @@ def test_numpy_sgd_segments_equal_the_tested_torch_steps():
     Wn, vn = ch.xor_sgd_segment(W0.numpy(), v0.numpy(), Y.numpy(), y.numpy(), 0.3, 0.05)
     np.testing.assert_allclose(Wn, W.numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(vn, v.numpy(), rtol=1e-12, atol=1e-12)
+
+
+# ---- the chapter contract: run, judge, record on Results
+
+def _results(s26, s27, **params):
+    return ch.Results(params=Params(**params), device=torch.device("cpu"), dirs={}, runs={},
+                      s26=dict(enumerate(s26)), s27=dict(enumerate(s27)))
+
+
+def test_judge_reads_the_params():
+    res = _results([_s26()] * 3, [_s27()] * 3, k=10, d=200, train_time=50.0)
+    v26, v27 = ch.judge(res)
+    assert (v26.claim, v26.verdict) == ("C26", "reproduced")
+    assert (v27.claim, v27.verdict) == ("C27", "reproduced")
+    assert v26.values["threshold"] == pytest.approx(res.threshold) == pytest.approx(0.9)
+    # the tolerance 1 - 1/snr comes from Params: at snr = 100 an alignment of 0.95 fails
+    strict = _results([_s26()] * 3, [_s27()] * 3, k=10, d=200, train_time=50.0, snr=100.0)
+    v27 = ch.judge(strict)[1]
+    assert v27.verdict == "not reproduced" and v27.values["threshold"] == pytest.approx(0.99)
+    # soon_fraction and train_time decide "soon": aligned at t = 10 is late for 0.1 x 50
+    late = _results([_s26()] * 3, [_s27()] * 3, k=10, d=200, train_time=50.0,
+                    soon_fraction=0.1)
+    v26 = ch.judge(late)[0]
+    assert v26.verdict == "partly" and v26.values["other"]["aligned by t = 5"] == "0 of 3 seeds"
+    # xor_train_time (not train_time) is C27's training length in the needed estimate
+    stuck = _results([_s26()] * 3, [_s27(outliers_end=2, accuracy=0.7, time_4=None)] * 3,
+                     xor_train_time=7.0)
+    v27 = ch.judge(stuck)[1]
+    assert v27.verdict == INCONCLUSIVE and "t ~ 14" in v27.needed
+
+
+def test_needed_lines_only_for_undecided_verdicts():
+    res = _results([_s26(H="short", G="short", align_mu=0.8)] * 3, [_s27()] * 3, k=10, d=200)
+    verdicts = ch.judge(res)
+    assert [v.verdict for v in verdicts] == [INCONCLUSIVE, "reproduced"]
+    lines = ch.needed_lines(verdicts).splitlines()
+    assert len(lines) == 1 and lines[0].startswith("C26")
+
+
+def test_run_judge_record_on_a_tiny_profile(tmp_path):
+    params = Params(**{**TINY, "seeds": [0, 1, 2]}, results_dir=str(tmp_path / "r"))
+    res = ch.run(params)
+    assert set(res.runs["gmm"]) == set(res.s26) == {0, 1, 2} == set(res.s27)
+    assert res.s26[1] == c26_seed_summary(res.runs["gmm"][1], params)
+    assert res.s27[2] == c27_seed_summary(res.runs["xor"][2])
+    verdicts = ch.judge(res)
+    assert [v.claim for v in verdicts] == ["C26", "C27"]
+    assert set(verdicts[0].values["per_seed"]) == {"0", "1", "2"}
+    paths = ch.record(res, verdicts)
+    assert [p.name for p in paths] == ["C26.json", "C27.json"]
+    assert all(p.parent == tmp_path / "r" / "claims" for p in paths)
+    # the runs were cached under the seeds: a second run reads them
+    again = ch.run(Params(**{**TINY, "seeds": [0, 1, 2]}, results_dir=str(tmp_path / "r")))
+    np.testing.assert_array_equal(again.runs["xor"][0]["accuracy"],
+                                  res.runs["xor"][0]["accuracy"])
+
+
+def test_notebook_is_thin():
+    assert_thin_notebook(NB, ch)

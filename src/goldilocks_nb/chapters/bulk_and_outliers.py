@@ -19,9 +19,11 @@ predicts ``K - 1`` outliers).
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -34,6 +36,7 @@ from ..contract import (
     inconclusive,
     paper_quote,
     params_dataclass,
+    record_verdict,
     seed_agreement,
 )
 from ..data import DATASETS, Dataset, load_dataset
@@ -41,6 +44,7 @@ from ..functional import Params as Weights
 from ..functional import get_params, loss, scale_params
 from ..mixtures import cluster_mixture
 from ..models import build_model
+from ..notebook import torch_threads
 from ..results import cached
 from ..spectrum import (
     MAX_DENSE_PARAMS,
@@ -56,14 +60,26 @@ from ..training import gradient_descent_steps, loss_and_gradient
 
 __all__ = [
     "CACHE_VERSION",
+    "EVIDENCE",
+    "RITZ_TOLERANCE",
     "Params",
+    "Results",
     "alpha_sweep",
     "batch_size_lines",
     "cluster_sweep",
     "computed",
+    "judge",
     "load_real",
     "mlp_num_params",
+    "plot_alpha_outliers",
+    "plot_batch_line",
+    "plot_cluster_spectra",
+    "plot_real_spectra",
+    "plot_slq_density",
+    "plot_width_spectra",
     "real_spectra",
+    "record",
+    "run",
     "slq_validation",
     "spectrum_case",
     "summarise_c24",
@@ -723,3 +739,330 @@ def alpha_sweep(params: Params, data: Dataset) -> list[dict]:
                     "positive_curvature": positive_curvature_of(res["eigenvalues"]),
                     "top": res["eigenvalues"][: 2 * K]})
     return out
+
+
+# ---- the chapter: run, judge, record, printed lines, plots
+
+#: The top Ritz value of the SLQ run "matches" the exact top eigenvalue within this relative
+#: difference (Lanczos converges fastest at the extremes of the spectrum).
+RITZ_TOLERANCE = 1e-6
+
+#: What each verdict rests on (the claim file's ``evidence``).
+EVIDENCE = {"C24": "exact spectra vs clusters, width and separation on Gaussian clusters, per "
+                   "seed (figures 05_cluster_spectra, 05_width_spectra)",
+            "C25": "loss on the line between SGD solutions, per seed (figure 05_batch_line)"}
+
+
+def _count(count: int | None) -> str:
+    """A resolved outlier count, or ``?`` where the edge is not resolved."""
+    return "?" if count is None else str(count)
+
+
+def _exp(x: float) -> str:
+    """``1e-6`` rather than Python's ``1e-06``."""
+    return f"{x:g}".replace("e-0", "e-").replace("e+0", "e+")
+
+
+def _top(case: Mapping[str, Any], K: int) -> np.ndarray:
+    """The top of a spectrum as plotted: the outlier rule's window ``3K`` plus two."""
+    return case["eigenvalues"][: 3 * K + 2]
+
+
+@dataclasses.dataclass
+class Results:
+    """Everything chapter 05 computes (the output of :func:`run`).
+
+    Attributes:
+        params: the parameters as run; device: where it ran; dirs: the results folders.
+        data, slq_data: the real-data subsets (``pool`` and ``slq_pool``).
+        sweeps: :func:`cluster_sweep` per seed; real: :func:`real_spectra`;
+        slq: :func:`slq_validation`; lines: :func:`batch_size_lines` per seed;
+        alphas: :func:`alpha_sweep`.
+    """
+
+    params: Params
+    device: torch.device
+    dirs: dict[str, Any]
+    data: Dataset
+    slq_data: Dataset
+    sweeps: dict[int, dict]
+    real: list[dict]
+    slq: dict
+    lines: dict[int, dict]
+    alphas: list[dict]
+
+    @property
+    def c24(self) -> dict[int, dict]:
+        """:func:`summarise_c24` of the sweeps (the per-seed numbers of C24)."""
+        return summarise_c24(self.sweeps)
+
+    @property
+    def sweep_seconds(self) -> float:
+        """Measured wall time of every cluster-sweep spectrum (for the cost estimates)."""
+        return sum(c["seconds"] for sw in self.sweeps.values() for part in sw.values()
+                   for c in part)
+
+    @property
+    def line_seconds(self) -> float:
+        """Measured wall time of the SGD runs of C25."""
+        return sum(both["seconds"] for both in self.lines.values())
+
+    def header(self) -> str:
+        """Profile and device (not compared: the device differs between machines)."""
+        return f"profile={self.params.profile}, device={self.device.type}"
+
+    def data_lines(self) -> str:
+        """The data of each part of the chapter."""
+        p = self.params
+        return "\n".join([
+            self.data.source,
+            f"X {tuple(self.data.X.shape)}, K = {self.data.num_classes} classes",
+            f"SLQ net: {self.slq_data.input_shape} inputs, widths {p.slq_widths}",
+            f"Gaussian clusters: {p.mixture_samples} samples in R^{p.mixture_dim}; "
+            f"seeds {p.seeds}; nets trained to loss <= {p.target_loss:g}"])
+
+    def cluster_lines(self) -> str:
+        """The cluster sweep: per seed and K, the counted edge and its resolution."""
+        return "\n".join(
+            f"seed {s}, K = {c['clusters']:2d}: loss {c['loss']:.2f} after {c['steps']} steps, "
+            f"outliers {c['count'] if c['resolved'] else '?'} (edge at m = {c['position']}), "
+            f"edge gap {c['gap']:.2g}, largest bulk gap {c['bulk_gap']:.2g}, "
+            f"resolution {c['resolution']:.2g}"
+            for s, sw in self.sweeps.items() for c in sw["clusters"])
+
+    def width_lines(self) -> str:
+        """The width and separation sweeps: counts, outlier means and bulk scales."""
+        out = []
+        for s, sw in self.sweeps.items():
+            out += [f"seed {s}, width {c['width']:3d}: P = {c['P']:5d}, loss {c['loss']:.2f}, "
+                    f"outliers {c['count'] if c['resolved'] else '?'}, resolution "
+                    f"{c['resolution']:.2g}, outlier mean {c['outlier_mean']:.2g}, bulk scale "
+                    f"{c['bulk_std']:.2g}" for c in sw["widths"]]
+            out += [f"seed {s}, separation {c['separation']:g}: loss {c['loss']:.2f}, outliers "
+                    f"{c['count'] if c['resolved'] else '?'}, outlier mean "
+                    f"{c['outlier_mean']:.2g}, bulk scale {c['bulk_std']:.2g}"
+                    for c in sw["separations"]]
+        return "\n".join(out)
+
+    def real_lines(self) -> str:
+        """The real-data spectra (first seed), shown for what they are."""
+        return "\n".join(
+            f"h = {w['width']:3d}: P = {w['P']:5d}, loss {w['loss']:.2f} after {w['steps']} "
+            f"steps, outliers {w['count'] if w['resolved'] else '?'} (edge at m = "
+            f"{w['position']}), resolution {w['resolution']:.2g}, top "
+            f"{np.round(w['eigenvalues'][:3], 1).tolist()}" for w in self.real)
+
+    def slq_lines(self, *, checked: bool = False) -> str:
+        """SLQ against the exact spectrum: raw numbers, or (``checked``) the checks."""
+        slq, p = self.slq, self.params
+        if not checked:
+            return (f"L1 distance {slq['l1']:.4f}; top eigenvalue exact {slq['exact_top']:.6g}, "
+                    f"Ritz {slq['ritz_top']:.6g}; larger net P = {slq['big_P']}")
+        return "\n".join([
+            f"SLQ vs exact density (P = {self.real[0]['P']}): L1 distance below "
+            f"{p.slq_l1_tolerance:g}: {slq['l1'] < p.slq_l1_tolerance}",
+            f"top Ritz value matches the top eigenvalue to {_exp(RITZ_TOLERANCE)} (relative): "
+            f"{abs(slq['ritz_top'] - slq['exact_top']) <= RITZ_TOLERANCE * abs(slq['exact_top'])}",
+            f"larger net: P = {slq['big_P']:,}, top Ritz values "
+            f"{np.round(np.sort(slq['big_nodes'].max(axis=1))[::-1], 1).tolist()}"])
+
+    def line_lines(self) -> str:
+        """C25: per seed and training length, the endpoint losses and the relative barrier."""
+        p, out = self.params, []
+        for s, both in self.lines.items():
+            for case in ("trained", "trained longer"):
+                ln = both[case]
+                drop = ln["init_loss"] - max(ln["small_loss"], ln["large_loss"])
+                out.append(f"seed {s}, {case} (epochs {ln['epochs']}): endpoint losses "
+                           f"{ln['small_loss']:.2f} (batch {p.sgd_small_batch}), "
+                           f"{ln['large_loss']:.2f} (batch {p.sgd_large_batch}); barrier / loss "
+                           f"drop {ln['barrier'] / drop:+.2f}")
+        return "\n".join(out)
+
+    def alpha_lines(self) -> str:
+        """The spectrum at initialisation across alpha: positive curvature and the edge."""
+        return "\n".join(
+            f"alpha = {a['alpha']:7.3g}: positive curvature {a['positive_curvature']:+.2f}, "
+            f"outliers {_count(a['count'])} (edge at m = {a['position']}), resolution "
+            f"{a['resolution']:.2g}" for a in self.alphas)
+
+
+def run(params: Params, *, progress: bool = False) -> Results:
+    """Every computation of chapter 05, each part cached (:func:`computed`) as before.
+
+    Args:
+        params: the validated parameters.
+        progress: print a line per spectrum of the cluster sweeps.
+    """
+    from ..notebook import output_dirs, resolve_device
+
+    report = print if progress else None
+    with torch_threads(params.torch_threads):
+        dev = resolve_device(params.device)
+        dirs = output_dirs(params.results_dir)
+        cache = dirs["cache"]
+        seed = params.seeds[0]
+        data = load_real(params.dataset, params.n_samples, params.pool, seed, dev)
+        slq_data = load_real(params.dataset, params.slq_samples, params.slq_pool, seed, dev)
+        sweeps = computed(params, "clusters",
+                          lambda: {s: cluster_sweep(params, dev, s, progress=report)
+                                   for s in params.seeds}, cache)
+        real = computed(params, "real", lambda: real_spectra(params, data), cache)
+        slq = computed(params, "slq", lambda: slq_validation(params, data, real[0], slq_data),
+                       cache)
+        lines = computed(params, "lines",
+                         lambda: {s: batch_size_lines(params, data, s) for s in params.seeds},
+                         cache)
+        alphas = computed(params, "alphas", lambda: alpha_sweep(params, data), cache)
+    return Results(params=params, device=dev, dirs=dirs, data=data, slq_data=slq_data,
+                   sweeps=sweeps, real=real, slq=slq, lines=lines, alphas=alphas)
+
+
+def judge(res: Results) -> list[Verdict]:
+    """The verdicts C24 and C25 of ``res``."""
+    p = res.params
+    return [
+        verdict_c24(res.c24, width_clusters=p.width_clusters, count_tolerance=p.count_tolerance,
+                    bulk_ratio_tolerance=p.bulk_ratio_tolerance, min_gap=p.min_gap,
+                    min_resolution=p.min_resolution, mixture_samples=p.mixture_samples,
+                    seconds=res.sweep_seconds),
+        verdict_c25({s: {k: both[k] for k in ("trained", "trained longer")}
+                     for s, both in res.lines.items()},
+                    barrier_tolerance=p.barrier_tolerance, trained_fraction=p.trained_fraction,
+                    sgd_epochs=(p.sgd_epochs, p.sgd_large_epochs), seconds=res.line_seconds)]
+
+
+def record(res: Results, verdicts: Sequence[Verdict]) -> list[Path]:
+    """Write each verdict's claim file (for the scorecard)."""
+    sources = {"C24": f"Gaussian clusters (seeds {res.params.seeds})", "C25": res.data.source}
+    return [record_verdict(v, res.params, evidence=EVIDENCE[v.claim],
+                           data_source=sources[v.claim]) for v in verdicts]
+
+
+def _save(res: Results, fig: Any, name: str) -> Any:
+    from ..results import save_figure
+
+    save_figure(fig, name, res.dirs["figures"])
+    return fig
+
+
+def plot_cluster_spectra(res: Results) -> Any:
+    """The top eigenvalues of each cluster count, per seed, with the counted edge."""
+    import matplotlib.pyplot as plt
+
+    p = res.params
+    fig, axes = plt.subplots(1, len(p.seeds), figsize=(4 * len(p.seeds), 3.6), squeeze=False)
+    for ax, (s, sw) in zip(axes[0], res.sweeps.items()):
+        for c in sw["clusters"]:
+            ev = _top(c, c["clusters"])
+            ax.semilogy(np.arange(1, ev.size + 1), ev, "o-", ms=3,
+                        label=f"K={c['clusters']}: {c['count'] if c['resolved'] else '?'} "
+                              f"outliers")
+            ax.axvline(c["position"] + 0.5, color=ax.lines[-1].get_color(), ls=":", lw=0.8)
+        ax.set(xlabel="rank m", ylabel=r"$\lambda_m$", title=f"seed {s}: top eigenvalues")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Gaussian clusters in R^{p.mixture_dim}, width {p.width}, trained to "
+                 f"loss {p.target_loss:g} (dotted: counted edge)", fontsize=8)
+    fig.tight_layout()
+    return _save(res, fig, "05_cluster_spectra")
+
+
+def plot_width_spectra(res: Results) -> Any:
+    """Histograms of the exact spectra across widths and across separations (first seed)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    s0 = res.params.seeds[0]
+    for c in res.sweeps[s0]["widths"]:
+        axes[0].hist(c["eigenvalues"], bins=120, histtype="step", log=True,
+                     label=f"h={c['width']} (P={c['P']})")
+    for c in res.sweeps[s0]["separations"]:
+        axes[1].hist(c["eigenvalues"], bins=120, histtype="step", log=True,
+                     label=f"separation {c['separation']:g}")
+    axes[0].set(xlabel="eigenvalue", ylabel="count (log)", title="growing width")
+    axes[1].set(xlabel="eigenvalue", ylabel="count (log)", title="less separable data")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    fig.suptitle(f"exact spectra, {res.params.width_clusters} Gaussian clusters (seed {s0})",
+                 fontsize=8)
+    fig.tight_layout()
+    return _save(res, fig, "05_width_spectra")
+
+
+def plot_real_spectra(res: Results) -> Any:
+    """The exact spectra on real data: histograms and the top eigenvalues."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for w in res.real:
+        axes[0].hist(w["eigenvalues"], bins=120, histtype="step", log=True,
+                     label=f"h={w['width']} (P={w['P']})")
+        top = _top(w, res.data.num_classes)
+        axes[1].semilogy(np.arange(1, top.size + 1), top, "o-", ms=3, label=f"h={w['width']}")
+    axes[0].set(xlabel="eigenvalue", ylabel="count (log)", title="exact spectra, real data")
+    axes[1].set(xlabel="rank m", ylabel=r"$\lambda_m$", title="top eigenvalues")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    fig.suptitle(f"data: {res.data.source}", fontsize=7)
+    fig.tight_layout()
+    return _save(res, fig, "05_real_spectra")
+
+
+def plot_slq_density(res: Results) -> Any:
+    """SLQ against the broadened exact density, and the SLQ density of the larger net."""
+    import matplotlib.pyplot as plt
+
+    slq = res.slq
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    axes[0].semilogy(slq["grid"], np.maximum(slq["exact"], 1e-8),
+                     label="exact spectrum, broadened")
+    axes[0].semilogy(slq["grid"], np.maximum(slq["slq"], 1e-8), "--", label="SLQ")
+    axes[0].set(xlabel="eigenvalue", ylabel="density", ylim=(1e-6, None),
+                title=f"validation, P = {res.real[0]['P']}")
+    axes[1].semilogy(slq["big_grid"], np.maximum(slq["big_density"], 1e-8))
+    axes[1].set(xlabel="eigenvalue", ylabel="density", ylim=(1e-6, None),
+                title=f"SLQ density, widths {res.params.slq_widths}, P = {slq['big_P']:,}")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"data: {res.data.source} / {res.slq_data.source}", fontsize=7)
+    fig.tight_layout()
+    return _save(res, fig, "05_slq_density")
+
+
+def plot_batch_line(res: Results) -> Any:
+    """C25: the loss on the line between the SGD solutions, per seed, both lengths."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+    for ax, case in zip(axes, ("trained", "trained longer")):
+        for s, both in res.lines.items():
+            ln = both[case]
+            ax.plot(ln["t"], ln["losses"] / ln["init_loss"], "o-", ms=3, label=f"seed {s}")
+        ax.axvline(0, color="gray", lw=0.5)
+        ax.axvline(1, color="gray", lw=0.5)
+        ax.set(xlabel=r"$t$  ($\theta = (1-t)\,\theta_{small} + t\,\theta_{large}$)",
+               ylabel="training loss / initial loss", yscale="log", title=case)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"loss on the line between SGD solutions; data: {res.data.source}", fontsize=7)
+    fig.tight_layout()
+    return _save(res, fig, "05_batch_line")
+
+
+def plot_alpha_outliers(res: Results) -> Any:
+    """Positive curvature, outlier edge and its resolution across alpha at initialisation."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    al = [a["alpha"] for a in res.alphas]
+    axes[0].semilogx(al, [a["positive_curvature"] for a in res.alphas], "o-")
+    axes[0].set(xlabel=r"$\alpha$", ylabel=r"Tr$H$ / $\|H\|_F$", title="positive curvature")
+    axes[1].semilogx(al, [a["position"] for a in res.alphas], "o-", label="edge position m")
+    axes[1].axhline(res.data.num_classes - 1, color="gray", ls="--", label="K - 1")
+    axes[1].set(xlabel=r"$\alpha$", ylabel="m", title="outlier edge")
+    axes[1].legend(fontsize=8)
+    axes[2].semilogx(al, [a["resolution"] for a in res.alphas], "o-")
+    axes[2].axhline(res.params.min_resolution, color="gray", ls="--", label="min_resolution")
+    axes[2].set(xlabel=r"$\alpha$", ylabel="edge gap / largest bulk gap", title="resolution")
+    axes[2].legend(fontsize=8)
+    fig.suptitle(f"exact spectra at initialisation, T = 1; data: {res.data.source}", fontsize=7)
+    fig.tight_layout()
+    return _save(res, fig, "05_alpha_outliers")

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +42,11 @@ from ..contract import (
     inconclusive,
     paper_quote,
     params_dataclass,
+    record_verdict,
     seed_agreement,
 )
 from ..mixtures import axis_means, sample_gmm, sample_xor, xor_means
+from ..notebook import torch_threads
 from ..results import cached
 from ..softmax_regression import (
     alignment,
@@ -56,16 +58,39 @@ from ..softmax_regression import (
 )
 from ..spectrum import count_outliers
 
-__all__ = ["Params", "c26_lines", "c26_seed_summary", "c27_lines", "c27_seed_summary",
-           "first_time_above",
-           "gmm_run", "memory_estimate_gb", "resolved_alignment", "run_seeds",
-           "verdict_c26", "verdict_c27", "xor_run"]
+__all__ = [
+    "EVIDENCE",
+    "SIGNAL_ROW_FRACTION",
+    "Params",
+    "Results",
+    "alignment_tolerance",
+    "c26_seed_summary",
+    "c27_seed_summary",
+    "first_time_above",
+    "gmm_run",
+    "judge",
+    "memory_estimate_gb",
+    "needed_lines",
+    "plot_gmm_alignment",
+    "plot_gmm_vectors",
+    "plot_xor",
+    "record",
+    "resolved_alignment",
+    "run",
+    "run_seeds",
+    "verdict_c26",
+    "verdict_c27",
+    "xor_run",
+]
 
 #: Bumped whenever gmm_run / xor_run change what they compute (their cache entries).
 CACHE_VERSION = "2"
 #: Assumed sustained float64 rates for the cost estimates of "inconclusive" verdicts.
 CPU_GFLOPS = 5.0
 GPU_GFLOPS = 5000.0
+#: A first-layer row "carries signal" when ``v_i^2 >= SIGNAL_ROW_FRACTION * max v^2`` (the
+#: count is shown beside the ``v_i^2``-weighted alignment; it decides no verdict).
+SIGNAL_ROW_FRACTION = 0.1
 
 
 @params_dataclass
@@ -147,6 +172,12 @@ class Params(ChapterParams):
                          f"small enough for max_memory_gb = {self.max_memory_gb:g}: its "
                          f"arrays need about {need:.3g} GB (held-out sample M x d with "
                          f"M = heldout_per_dim * d, and the d x d blocks)")
+
+
+def alignment_tolerance(snr: float) -> float:
+    """``1 - 1/lambda``: a weight vector counts as inside an eigenspace when at least this
+    fraction of it lies there (the theorem's error ``O(1/lambda)`` with constant 1)."""
+    return 1 - 1 / snr
 
 
 def memory_estimate_gb(params: Params) -> dict[str, float]:
@@ -398,7 +429,7 @@ def c26_seed_summary(run: Mapping[str, Any], params: Params) -> dict[str, Any]:
     ``top_gap``: class-1 population ``lambda_1 / lambda_2`` at the end; ``align_mu``;
     ``baseline`` ``sqrt(k/d)``; ``pop_seconds``.
     """
-    k, thr = params.k, 1 - 1 / params.snr
+    k, thr = params.k, alignment_tolerance(params.snr)
     out: dict[str, Any] = {}
     for est in ("pop", "emp"):
         for mat in "HG":
@@ -489,7 +520,7 @@ def verdict_c26(per_seed: Mapping[int, Mapping[str, Any]], *, k: int, d: int, sn
     ``lambda_1 / lambda_2 >= min_gap`` at the end. A core check unresolved on some seed and
     no core check failed -> inconclusive at this scale.
     """
-    thr = 1 - 1 / snr
+    thr = alignment_tolerance(snr)
     soon = soon_fraction * train_time
     seeds = list(per_seed)
     core = {mat: _combine([per_seed[s][f"pop_{mat}_status"] for s in seeds]) for mat in "HG"}
@@ -589,8 +620,9 @@ def c27_seed_summary(run: Mapping[str, Any]) -> dict[str, Any]:
     ``v_i^2`` (the rows that carry signal; a row with ``v_i -> 0`` gets no gradient and keeps
     its random direction); ``align_W_H_all``/``align_W_G_all``: the all-row mean;
     ``gap_W_H``/``gap_W_G``: the ``v_i^2``-weighted ``lambda_2 / lambda_3``; ``signal_rows``:
-    rows with ``v_i^2 >= 0.1 max v^2``; ``align_v_H``/``align_v_G``; ``outliers_init``/
-    ``outliers_end``; ``accuracy`` (end); ``time_4``: first time from which 4 outliers stay.
+    rows with ``v_i^2 >= SIGNAL_ROW_FRACTION max v^2``; ``align_v_H``/``align_v_G``;
+    ``outliers_init``/``outliers_end``; ``accuracy`` (end); ``time_4``: first time from which
+    4 outliers stay.
     """
     w = run["v2"][-1] / run["v2"][-1].sum()
     four = (run["outliers_vv"] == 4).astype(float)
@@ -601,7 +633,7 @@ def c27_seed_summary(run: Mapping[str, Any]) -> dict[str, Any]:
         "align_W_G_all": float(run["align_W_G"][-1].mean()),
         "gap_W_H": float(w @ run["gap_W_H"][-1]),
         "gap_W_G": float(w @ run["gap_W_G"][-1]),
-        "signal_rows": int((run["v2"][-1] >= 0.1 * run["v2"][-1].max()).sum()),
+        "signal_rows": int((run["v2"][-1] >= SIGNAL_ROW_FRACTION * run["v2"][-1].max()).sum()),
         "align_v_H": float(run["align_v_H"][-1]), "align_v_G": float(run["align_v_G"][-1]),
         "outliers_init": int(run["outliers_vv"][0]), "outliers_end": int(run["outliers_vv"][-1]),
         "accuracy": float(run["accuracy"][-1]),
@@ -634,7 +666,7 @@ def verdict_c27(per_seed: Mapping[int, Mapping[str, Any]], *, snr: float, train_
     lambda_3 < resolve_gap`` is unresolved (its ``E_2`` is not separated from the bulk): if
     only such failures remain -> inconclusive at this scale.
     """
-    thr = 1 - 1 / snr
+    thr = alignment_tolerance(snr)
     seeds = list(per_seed)
     escaped = {s: per_seed[s]["accuracy"] >= escape_accuracy for s in seeds}
     checks = {
@@ -724,28 +756,215 @@ def verdict_c27(per_seed: Mapping[int, Mapping[str, Any]], *, snr: float, train_
     return Verdict("C27", verdict, measured, why, values, key, quote, definition)
 
 
-def c26_lines(per_seed: Mapping[int, Mapping[str, Any]], heldout_per_dim: int) -> list[str]:
-    """One printed line per seed and block: the alignment beside its resolution (2 digits)."""
-    lines = []
-    for seed, s in per_seed.items():
-        for mat, name in (("H", "Hessian"), ("G", "G      ")):
-            lines.append(
-                f"seed {seed} {name}: population |P_E_r x| {s[f'pop_{mat}_align_r']:.2f} "
-                f"(r = {s[f'pop_{mat}_r']}, lambda_k/lambda_k+1 {s[f'pop_{mat}_gap_k']:.2f}) -> "
-                f"{s[f'pop_{mat}_status']}; empirical M = {heldout_per_dim} d: |P_E_k x| "
-                f"{s[f'emp_{mat}_align_k']:.2f} (r = {s[f'emp_{mat}_r']}, gap "
-                f"{s[f'emp_{mat}_gap_k']:.2f})")
-        lines.append(f"seed {seed}: span(mu) {s['align_mu']:.2f}, random sqrt(k/d) "
-                     f"{s['baseline']:.2f}, accuracy {s['accuracy']:.2f}")
-    return lines
+# ---- the chapter: run, judge, record, printed lines, plots
+
+#: What each verdict rests on (the claim file's ``evidence``).
+EVIDENCE = {"C26": "population/empirical block alignments per seed (06_gmm_*)",
+            "C27": "XOR alignments and vv eigenvalues per seed (06_xor)"}
 
 
-def c27_lines(per_seed: Mapping[int, Mapping[str, Any]]) -> list[str]:
-    """One printed line per seed: first-layer alignment (signal rows and all rows), ``v``,
-    outliers (2 digits)."""
-    return [f"seed {seed}: W_i v_i^2-weighted {s['align_W_H']:.2f} (H, gap {s['gap_W_H']:.2f}) "
-            f"{s['align_W_G']:.2f} (G, gap {s['gap_W_G']:.2f}); all rows {s['align_W_H_all']:.2f}"
-            f" (H) {s['align_W_G_all']:.2f} (G); {s['signal_rows']} rows with v_i^2 >= 0.1 max; "
-            f"v {s['align_v_H']:.2f} (H) {s['align_v_G']:.2f} (G); vv outliers "
-            f"{s['outliers_init']} -> {s['outliers_end']}; accuracy {s['accuracy']:.2f}"
-            for seed, s in per_seed.items()]
+@dataclasses.dataclass
+class Results:
+    """Everything chapter 06 computes (the output of :func:`run`).
+
+    Attributes:
+        params: the parameters as run; device: the resolved device (the runs use the CPU);
+        dirs: the results folders; runs: :func:`run_seeds`; s26, s27: per seed,
+        :func:`c26_seed_summary` and :func:`c27_seed_summary`.
+    """
+
+    params: Params
+    device: torch.device
+    dirs: dict[str, Any]
+    runs: dict[str, dict[int, dict]]
+    s26: dict[int, dict]
+    s27: dict[int, dict]
+
+    @property
+    def threshold(self) -> float:
+        """The alignment tolerance ``1 - 1/lambda`` (the paper's error term, constant 1)."""
+        return alignment_tolerance(self.params.snr)
+
+    @property
+    def source(self) -> str:
+        """The data every figure and claim file names."""
+        p = self.params
+        return (f"generated Gaussian mixtures, SNR {p.snr:g}, seeds {p.seeds} "
+                f"(held-out M = {p.heldout_per_dim} d)")
+
+    def header(self) -> str:
+        """Profile and device (not compared: the device differs between machines)."""
+        return (f"profile={self.params.profile}, device={self.device.type} (this chapter runs "
+                "on the CPU)")
+
+    def c26_lines(self) -> str:
+        """One line per seed and block: the alignment beside its resolution (2 digits)."""
+        p = self.params
+        lines = [f"tolerance 1 - 1/lambda = {self.threshold:.2f}, resolved: gap >= "
+                 f"{p.resolve_gap:g}"]
+        for seed, s in self.s26.items():
+            for mat, name in (("H", "Hessian"), ("G", "G      ")):
+                lines.append(
+                    f"seed {seed} {name}: population |P_E_r x| {s[f'pop_{mat}_align_r']:.2f} "
+                    f"(r = {s[f'pop_{mat}_r']}, lambda_k/lambda_k+1 "
+                    f"{s[f'pop_{mat}_gap_k']:.2f}) -> {s[f'pop_{mat}_status']}; empirical M = "
+                    f"{p.heldout_per_dim} d: |P_E_k x| {s[f'emp_{mat}_align_k']:.2f} (r = "
+                    f"{s[f'emp_{mat}_r']}, gap {s[f'emp_{mat}_gap_k']:.2f})")
+            lines.append(f"seed {seed}: span(mu) {s['align_mu']:.2f}, random sqrt(k/d) "
+                         f"{s['baseline']:.2f}, accuracy {s['accuracy']:.2f}")
+        return "\n".join(lines)
+
+    def c27_lines(self) -> str:
+        """One line per seed: first-layer alignment (signal rows and all rows), ``v``,
+        outliers (2 digits)."""
+        return "\n".join(
+            f"seed {seed}: W_i v_i^2-weighted {s['align_W_H']:.2f} (H, gap {s['gap_W_H']:.2f}) "
+            f"{s['align_W_G']:.2f} (G, gap {s['gap_W_G']:.2f}); all rows "
+            f"{s['align_W_H_all']:.2f} (H) {s['align_W_G_all']:.2f} (G); {s['signal_rows']} "
+            f"rows with v_i^2 >= {SIGNAL_ROW_FRACTION:g} max; v {s['align_v_H']:.2f} (H) "
+            f"{s['align_v_G']:.2f} (G); "
+            f"vv outliers {s['outliers_init']} -> {s['outliers_end']}; accuracy "
+            f"{s['accuracy']:.2f}" for seed, s in self.s27.items())
+
+
+def run(params: Params, *, progress: bool = False) -> Results:
+    """Every computation of chapter 06: :func:`run_seeds` (each run cached) and the per-seed
+    summaries the verdicts read.
+
+    Args:
+        params: the validated parameters.
+        progress: print a line per finished run.
+    """
+    from ..notebook import output_dirs, resolve_device
+
+    with torch_threads(params.torch_threads):
+        dev = resolve_device(params.device)
+        dirs = output_dirs(params.results_dir)
+        runs = run_seeds(params, dirs["cache"], report=print if progress else None)
+    return Results(params=params, device=dev, dirs=dirs, runs=runs,
+                   s26={seed: c26_seed_summary(r, params) for seed, r in runs["gmm"].items()},
+                   s27={seed: c27_seed_summary(r) for seed, r in runs["xor"].items()})
+
+
+def judge(res: Results) -> list[Verdict]:
+    """The verdicts C26 and C27 of ``res``."""
+    p = res.params
+    return [
+        verdict_c26(res.s26, k=p.k, d=p.d, snr=p.snr, train_time=p.train_time,
+                    soon_fraction=p.soon_fraction, resolve_gap=p.resolve_gap, min_gap=p.min_gap,
+                    heldout_per_dim=p.heldout_per_dim,
+                    population_samples=p.population_samples),
+        verdict_c27(res.s27, snr=p.snr, train_time=p.xor_train_time,
+                    escape_accuracy=p.escape_accuracy, resolve_gap=p.resolve_gap,
+                    xor_d=p.xor_d, xor_width=p.xor_width, heldout_per_dim=p.heldout_per_dim)]
+
+
+def record(res: Results, verdicts: Sequence[Verdict]) -> list[Path]:
+    """Write each verdict's claim file (for the scorecard)."""
+    sources = {"C26": res.source, "C27": "XOR " + res.source}
+    return [record_verdict(v, res.params, evidence=EVIDENCE[v.claim],
+                           data_source=sources[v.claim]) for v in verdicts]
+
+
+def needed_lines(verdicts: Sequence[Verdict]) -> str:
+    """What would decide each inconclusive verdict (scaled from this machine's run times)."""
+    return "\n".join(f"{v.claim} would be decided by: {v.needed}" for v in verdicts if v.needed)
+
+
+def _save(res: Results, fig: Any, name: str) -> Any:
+    from ..results import save_figure
+
+    save_figure(fig, name, res.dirs["figures"])
+    return fig
+
+
+def plot_gmm_alignment(res: Results) -> Any:
+    """Fig. 2.1, 2.3: alignment with the resolved population eigenspaces over time (first
+    seed), and the top ``3k`` empirical eigenvalues of the class-1 Hessian block."""
+    import matplotlib.pyplot as plt
+
+    p, thr = res.params, res.threshold
+    k, gmm = p.k, res.runs["gmm"][p.seeds[0]]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    for c in range(k):
+        axes[0].plot(gmm["times"], gmm["pop_H_align_r"][:, c], color=f"C{c % 10}", lw=1)
+        axes[1].plot(gmm["times"], gmm["pop_G_align_r"][:, c], color=f"C{c % 10}", lw=1)
+    for ax, mat in zip(axes[:2], "HG"):
+        ax.plot(gmm["times"], gmm["align_mu"].min(1), "k--", lw=1.5,
+                label=r"min$_c$ span($\mu$)")
+        ax.plot(gmm["times"], gmm[f"pop_{mat}_gap_k"].min(1) - 1, "k:", lw=1,
+                label=r"min$_c\ \lambda_k/\lambda_{k+1} - 1$")
+        ax.axhline(thr, color="gray", lw=0.8, label=r"$1 - 1/\lambda$")
+        ax.axhline(np.sqrt(k / p.d), color="gray", ls="--", lw=0.8, label=r"$\sqrt{k/d}$")
+        ax.set(xlabel=r"time $\ell\delta$", ylim=(0, 1.02))
+    axes[0].set(ylabel=r"$\|P_{E_r} x^c\| / \|x^c\|$",
+                title=r"$x^c$ vs resolved $E_k(\nabla^2_{cc} R)$ (population)")
+    axes[1].set(title=r"$x^c$ vs resolved $E_k(G_{cc})$ (population)")
+    axes[0].legend(fontsize=7)
+    for i in range(gmm["eig_H11"].shape[1]):
+        axes[2].plot(gmm["times"], gmm["eig_H11"][:, i], color="C0" if i < k else "gray", lw=1)
+    axes[2].set(xlabel=r"time $\ell\delta$", ylabel="eigenvalue", yscale="log",
+                title=rf"top $3k$ eigenvalues of $\nabla^2_{{11}}\hat R$, M = "
+                      rf"{p.heldout_per_dim} d")
+    fig.suptitle(f"Fig. 2.1, 2.3: k = {k}, d = {p.d}, seed {p.seeds[0]}; data: {res.source}",
+                 fontsize=8)
+    fig.tight_layout()
+    return _save(res, fig, "06_gmm_alignment")
+
+
+def plot_gmm_vectors(res: Results) -> Any:
+    """Fig. 2.2: the entries of ``x^1`` and the top-``k`` eigenvectors of its blocks."""
+    import matplotlib.pyplot as plt
+
+    p = res.params
+    gmm = res.runs["gmm"][p.seeds[0]]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.4))
+    axes[0].plot(gmm["x1"], lw=0.8)
+    axes[0].set(xlabel="coordinate", ylabel=r"$x^1_i$", title=r"entries of $x^1$ at the end")
+    for j in range(p.k):
+        axes[1].plot(gmm["U_H11"][:, j], lw=0.8)
+        axes[2].plot(gmm["U_G11"][:, j], lw=0.8)
+    axes[1].set(xlabel="coordinate",
+                title=rf"top-$k$ eigenvectors of $\nabla^2_{{11}}\hat R$ (M = "
+                      rf"{p.heldout_per_dim} d)")
+    axes[2].set(xlabel="coordinate", title=r"top-$k$ eigenvectors of $\hat G_{11}$")
+    fig.suptitle(f"Fig. 2.2, seed {p.seeds[0]}; data: {res.source}", fontsize=8)
+    fig.tight_layout()
+    return _save(res, fig, "06_gmm_vectors")
+
+
+def plot_xor(res: Results) -> Any:
+    """Fig. 2.4-2.5: first-layer and ``v`` alignments over time (first seed), and the
+    eigenvalues of the ``vv`` blocks."""
+    import matplotlib.pyplot as plt
+
+    p = res.params
+    xor = res.runs["xor"][p.seeds[0]]
+    w = xor["v2"] / xor["v2"].sum(1, keepdims=True)
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    for i in range(p.xor_width):
+        lw = 0.4 + 2 * w[-1, i]
+        axes[0].plot(xor["times"], xor["align_W_H"][:, i], lw=lw)
+        axes[1].plot(xor["times"], xor["align_W_G"][:, i], lw=lw)
+    for ax, mat in zip(axes[:2], "HG"):
+        ax.plot(xor["times"], (w * xor[f"align_W_{mat}"]).sum(1), "k-", lw=2.5,
+                label=r"$v_i^2$-weighted mean")
+        ax.plot(xor["times"], xor[f"align_W_{mat}"].mean(1), "k:", lw=1.5, label="all-row mean")
+        ax.plot(xor["times"], xor[f"align_v_{mat}"], "k--", lw=1.5,
+                label=r"$v$ vs $E_4$ ($vv$ block)")
+        ax.axhline(res.threshold, color="gray", lw=0.8)
+        ax.set(xlabel=r"time $\ell\delta$", ylim=(0, 1.02))
+    axes[0].set(ylabel="alignment",
+                title=r"$W_i$ vs $E_2(\nabla^2_{W_iW_i}\hat R)$ (width $\propto v_i^2$)")
+    axes[1].set(title=r"$W_i$ vs $E_2(\hat G_{W_iW_i})$")
+    axes[0].legend(fontsize=7)
+    for j in range(p.xor_width):
+        axes[2].plot(xor["times"], xor["eig_vv_H"][:, j], lw=0.8)
+        axes[3].plot(xor["times"], xor["eig_vv_G"][:, j], lw=0.8)
+    axes[2].set(xlabel=r"time $\ell\delta$", ylabel="eigenvalue", yscale="log",
+                title=r"eigenvalues of $\nabla^2_{vv}\hat R$")
+    axes[3].set(xlabel=r"time $\ell\delta$", yscale="log", title=r"eigenvalues of $\hat G_{vv}$")
+    fig.suptitle(f"Fig. 2.4-2.5: K = {p.xor_width}, d = {p.xor_d}, seed {p.seeds[0]}; "
+                 f"data: XOR {res.source}", fontsize=8)
+    fig.tight_layout()
+    return _save(res, fig, "06_xor")
