@@ -158,6 +158,34 @@ def test_fit_line_and_rank_correlations():
         ga.rank_correlations({"a": a[:3], "b": a[:3]}, [("a", "b")])
 
 
+def test_rank_correlation_interval_is_the_percentile_bootstrap():
+    """Against the percentile bootstrap written out: inits resampled in pairs with
+    default_rng(seed).integers, Spearman per resample, central quantiles."""
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    n, n_boot = 30, 400
+    a = rng.normal(size=n)
+    table = {"a": a, "b": a + rng.normal(size=n)}
+    r = ga.rank_correlations(table, [("a", "b")], n_boot=n_boot, level=0.9, seed=5)[("a", "b")]
+    idx = np.random.default_rng(5).integers(0, n, size=(n_boot, n))
+    boot = [stats.spearmanr(a[i], table["b"][i]).statistic for i in idx]
+    lo, hi = np.quantile(boot, [0.05, 0.95])
+    assert r["rho"] == pytest.approx(stats.spearmanr(a, table["b"]).statistic)
+    assert (r["lo"], r["hi"]) == (pytest.approx(lo, abs=1e-12), pytest.approx(hi, abs=1e-12))
+    assert r["lo"] < r["rho"] < r["hi"]
+    wider = ga.rank_correlations(table, [("a", "b")], n_boot=n_boot, level=0.99, seed=5)
+    assert wider[("a", "b")]["lo"] < r["lo"] and wider[("a", "b")]["hi"] > r["hi"]
+    other = ga.rank_correlations(table, [("a", "b")], n_boot=n_boot, level=0.9, seed=6)
+    assert other[("a", "b")]["lo"] != r["lo"]
+
+
+def test_rank_correlations_refuse_resamples_without_ranks():
+    x = np.array([0.0, 0.0, 0.0, 1.0])  # a resample of these 4 is often constant
+    with pytest.raises(ValueError, match="constant column"):
+        ga.rank_correlations({"a": x, "b": np.arange(4.0)}, [("a", "b")], n_boot=200)
+
+
 def test_init_statistics(tiny):
     model, theta, X, y = tiny
     st = ga.init_statistics(model, theta, X, y, d=4, subspace_seed=3)

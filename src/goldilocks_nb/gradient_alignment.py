@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -317,30 +318,52 @@ def init_statistics(model: nn.Module, params: Params, X: torch.Tensor, y: torch.
             "seconds": time.perf_counter() - t0}
 
 
+def _spearman(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Spearman's rho along ``axis`` (Pearson correlation of the ranks, ties averaged);
+    ``nan`` where either variable is constant (no rank correlation defined)."""
+    xr = stats.rankdata(x, axis=axis)
+    yr = stats.rankdata(y, axis=axis)
+    xr = xr - xr.mean(axis=axis, keepdims=True)
+    yr = yr - yr.mean(axis=axis, keepdims=True)
+    den = np.sqrt((xr**2).sum(axis=axis) * (yr**2).sum(axis=axis))
+    return np.where(den > 0, (xr * yr).sum(axis=axis) / np.where(den > 0, den, 1.0), np.nan)
+
+
 def rank_correlations(table: dict[str, np.ndarray], pairs: Sequence[tuple[str, str]], *,
                       n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> dict:
     """Spearman rho for each pair of columns with a seeded percentile-bootstrap interval.
 
-    Returns ``{(u, v): {"rho", "lo", "hi"}}`` (inits resampled with replacement).
+    The interval is :func:`scipy.stats.bootstrap` (``paired=True``: the inits are resampled
+    with replacement, each keeping its two values; ``method="percentile"``, ``n_boot``
+    resamples, ``rng=numpy.random.default_rng(seed)``, the same generator state for every
+    pair). Percentile, not BCa: it is the interval the chapter defines (the central
+    ``level`` of the resampled rhos), and it stays defined when the resampled rhos are all
+    equal (a perfect rank correlation gives ``[-1, -1]`` or ``[1, 1]``, where BCa's
+    acceleration is undefined).
+
+    Returns ``{(u, v): {"rho", "lo", "hi"}}``.
+
+    Raises:
+        ValueError: fewer than 4 inits, or a resample in which a column is constant (too
+            few distinct values for a rank correlation on every resample).
     """
     n = len(next(iter(table.values())))
     if n < 4:
         raise ValueError(f"rank correlations need at least 4 inits, got {n}")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_boot, n))
-    q = (1 - level) / 2
     out = {}
     for u, v in pairs:
         x, y = np.asarray(table[u], float), np.asarray(table[v], float)
         rho = float(stats.spearmanr(x, y).statistic)
-        xr = stats.rankdata(x[idx], axis=1)
-        yr = stats.rankdata(y[idx], axis=1)
-        xr -= xr.mean(1, keepdims=True)
-        yr -= yr.mean(1, keepdims=True)
-        den = np.sqrt((xr**2).sum(1) * (yr**2).sum(1))
-        boot = np.where(den > 0, (xr * yr).sum(1) / np.where(den > 0, den, 1), np.nan)
-        lo, hi = np.nanquantile(boot, [q, 1 - q])
-        out[(u, v)] = {"rho": rho, "lo": float(lo), "hi": float(hi)}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+            ci = stats.bootstrap((x, y), _spearman, paired=True, vectorized=True,
+                                 n_resamples=int(n_boot), confidence_level=level,
+                                 method="percentile",
+                                 rng=np.random.default_rng(seed)).confidence_interval
+        if not (np.isfinite(ci.low) and np.isfinite(ci.high)):
+            raise ValueError(f"no bootstrap interval for {u}-{v}: a resample of the {n} inits "
+                             f"has a constant column (too few distinct values)")
+        out[(u, v)] = {"rho": rho, "lo": float(ci.low), "hi": float(ci.high)}
     return out
 
 
