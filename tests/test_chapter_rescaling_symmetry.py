@@ -67,13 +67,14 @@ def test_unknown_key_is_refused():
         ch.Params.from_mapping({"alpha_grd": [0.1, 10, 5]}, source="profiles/default.yml")
 
 
-def test_d_larger_than_parameter_count_is_refused():
-    params = ch.Params(d=500)
-    ch.check_dimensions(params, {M2: 61_770})
-    with pytest.raises(ParameterError, match=r"'d' = 500.*P = 100 of lenet-5"):
-        ch.check_dimensions(params, {M2: 100})
-    with pytest.raises(ParameterError, match="check_d"):
-        ch.check_dimensions(ch.Params(check_d=50), {M2: 20})
+def test_d_larger_than_parameter_count_is_refused(tmp_path):
+    """load() checks d, check_d and zone_d against each model's P (the shared
+    models.check_subspace_dimension) before writing anything."""
+    with pytest.raises(ParameterError, match=r"'d' = 100000: must be <= .*P = 61770 of lenet-5"):
+        ch.load(ch.Params(d=100_000, results_dir=str(tmp_path / "r")))
+    with pytest.raises(ParameterError, match=r"'check_d' = 100000.*of lenet-5"):
+        ch.load(ch.Params(check_d=100_000, results_dir=str(tmp_path / "r")))
+    assert not (tmp_path / "r").exists()
 
 
 def test_rounding_tolerance_follows_dtype():

@@ -37,16 +37,14 @@ from goldilocks_nb.curvature import (
     projected_jacobian,
     random_subspace,
 )
-from goldilocks_nb.curvature._checks import check_num_directions
 from goldilocks_nb.curvature.gamma import softmax_hessian, trace_shares
 from goldilocks_nb.curvature.gauss_newton import gauss_newton_from_jacobian
 from goldilocks_nb.functional import Params, check_alpha, check_temperature, logits
-from goldilocks_nb.models import homogeneity_degree
+from goldilocks_nb.models import check_subspace_dimension, homogeneity_degree
 
 __all__ = [
     "agreement",
     "check_alphas",
-    "check_dimensions",
     "dimension_sweep",
     "logit_model_sweep",
     "predicted_g_curvature",
@@ -69,20 +67,6 @@ def check_alphas(alphas: Sequence[float]) -> np.ndarray:
     if arr.size == 0:
         raise ValueError("alphas must hold at least one scale")
     return np.array([check_alpha(a) for a in arr])
-
-
-def check_dimensions(d_values: Sequence[int], num_params: int) -> list[int]:
-    """Subspace dimensions: integers ``1 <= d <= P``, strictly increasing.
-
-    Raises:
-        ValueError: empty list, a non-integer, ``d < 1``, ``d > P``, or not increasing.
-    """
-    out = [check_num_directions(num_params, d) for d in d_values]
-    if not out:
-        raise ValueError("d_values must hold at least one dimension")
-    if any(b <= a for a, b in zip(out, out[1:])):
-        raise ValueError(f"d_values must be strictly increasing, got {out}")
-    return out
 
 
 def _check_degree_temperature(degree: int, temperature: float) -> tuple[int, float]:
@@ -209,7 +193,7 @@ def logit_model_sweep(model: nn.Module, params: Params, X: torch.Tensor, *,
     L = homogeneity_degree(model) if degree is None else degree
     L, t = _check_degree_temperature(L, temperature)
     P = sum(v.numel() for v in params.values())
-    (d,) = check_dimensions([d], P)
+    d = check_subspace_dimension("d", d, P, type(model).__name__)
     seeds, z, dev = _seeds_and_logits(model, params, X, seeds)
     true, pred, s_c2, s_e2 = [], [], [], []
     for seed in seeds:
@@ -278,11 +262,16 @@ def dimension_sweep(model: nn.Module, params: Params, X: torch.Tensor, y: torch.
         ``"hessian"``, ``"g_term"``, ``"predicted"``.
 
     Raises:
-        ValueError: bad ``d_values`` (see :func:`check_dimensions`), ``alphas``, empty
+        ValueError: bad ``d_values`` (each ``1 <= d <= P``, strictly increasing; a
+            :class:`~goldilocks_nb.contract.ParameterError` naming the value), ``alphas``, empty
             ``seeds``, before any curvature is computed.
     """
     P = sum(v.numel() for v in params.values())
-    ds = check_dimensions(d_values, P)
+    ds = [check_subspace_dimension("d_values", d, P, type(model).__name__) for d in d_values]
+    if not ds:
+        raise ValueError("d_values must hold at least one dimension")
+    if any(b <= a for a, b in zip(ds, ds[1:])):
+        raise ValueError(f"d_values must be strictly increasing, got {ds}")
     arr = check_alphas(alphas)
     L, t = _check_degree_temperature(homogeneity_degree(model), temperature)
     seeds, z, dev = _seeds_and_logits(model, params, X, seeds)
