@@ -146,6 +146,25 @@ def test_c3_branches():
     assert v.verdict == "not reproduced" and v.why == "lenet-5: relative error 2.0e-02 above 1e-08"
 
 
+def test_c3_undefined_relative_error_fails_wherever_it_stands():
+    """A point whose direct term is exactly zero but whose prediction is not has no relative
+    error (rescaling.term_relative_error gives nan); C3 must fail on it, whatever its place
+    among the points (max() alone would drop a nan that is not first)."""
+    nan = float("nan")
+    ok, undefined = dict(g_rel_error=1e-15, h_rel_error=0.0), dict(g_rel_error=nan, h_rel_error=0.0)
+    for rows in ([ok, undefined], [undefined, ok]):
+        c3 = ch.measure_c3({M1: rows})
+        assert math.isnan(c3[M1]["g_rel_error"]) and c3[M1]["h_rel_error"] == 0.0
+        v = ch.verdict_c3(c3, 1e-8)
+        assert v.verdict == "not reproduced" and "undefined" in v.why
+    for g, h in ((nan, 0.0), (0.0, nan)):
+        v = ch.verdict_c3({M1: dict(g_rel_error=g, h_rel_error=h, points=3)}, 1e-8)
+        assert v.verdict == "not reproduced"
+    assert ch.measure_c3({M1: [dict(g_rel_error=1e-9, h_rel_error=0.0),
+                               dict(g_rel_error=3e-9, h_rel_error=1e-12)]})[M1] == {
+        "g_rel_error": 3e-9, "h_rel_error": 1e-12, "points": 2}
+
+
 # ---- C4
 def c4_model(**failed):
     checks = dict(zone_closed=True, dominance_matches_zone=True, slopes_match=True,

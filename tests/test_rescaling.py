@@ -207,3 +207,18 @@ def test_eq5_check_is_rounding_level(tiny):
         assert row["g_norm"] > 0 and row["h_norm"] > 0
     with pytest.raises(ValueError):
         eq5_check(model, params, X, y, R, [])
+
+
+def test_term_relative_error_on_a_zero_direct_term():
+    """Frobenius relative error; a zero direct term: 0 when the prediction is zero too,
+    UNDEFINED (nan) otherwise (no relative error exists; it fails any error < tol)."""
+    import math
+
+    from goldilocks_nb.rescaling import term_relative_error
+
+    ref = torch.tensor([[3.0, 0.0], [0.0, 4.0]], dtype=torch.float64)
+    pred = ref + torch.tensor([[0.0, 0.5], [0.5, 0.0]], dtype=torch.float64)
+    assert term_relative_error(pred, ref) == pytest.approx(math.sqrt(0.5) / 5.0)
+    zero = torch.zeros(2, 2, dtype=torch.float64)
+    assert term_relative_error(zero, zero) == 0.0
+    assert math.isnan(term_relative_error(pred, zero))

@@ -26,7 +26,7 @@ computation goes through :func:`goldilocks_nb.results.cached` (a killed run resu
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -439,10 +439,19 @@ def eq5_points(ctx: Context) -> dict[str, list[dict]]:
     return out
 
 
+def _worst_error(errors: Iterable[float]) -> float:
+    """The largest error, ``nan`` (undefined, :func:`~goldilocks_nb.rescaling.term_relative_error`)
+    if any is undefined (``max`` alone would depend on where the ``nan`` stands)."""
+    arr = np.asarray(list(errors), dtype=float)
+    return float("nan") if np.isnan(arr).any() else float(arr.max())
+
+
 def measure_c3(eq5: Mapping[str, Sequence[Mapping]]) -> dict[str, dict[str, Any]]:
-    """C3's numbers per model: the largest relative errors of G' and H' against Eq. 5."""
-    return {name: dict(g_rel_error=max(r["g_rel_error"] for r in rows),
-                       h_rel_error=max(r["h_rel_error"] for r in rows), points=len(rows))
+    """C3's numbers per model: the largest relative errors of G' and H' against Eq. 5
+    (``nan`` where some point's relative error is undefined: the direct term exactly zero,
+    the prediction not)."""
+    return {name: dict(g_rel_error=_worst_error(r["g_rel_error"] for r in rows),
+                       h_rel_error=_worst_error(r["h_rel_error"] for r in rows), points=len(rows))
             for name, rows in eq5.items()}
 
 
@@ -927,11 +936,14 @@ def verdict_c3(c3: Mapping[str, Mapping[str, Any]], tol: float) -> Verdict:
     """
     measured = "; ".join(f"{m}: max rel. error G {v['g_rel_error']:.1e}, H-term "
                          f"{v['h_rel_error']:.1e} at {v['points']} points" for m, v in c3.items())
-    bad = [m for m, v in c3.items() if not max(v["g_rel_error"], v["h_rel_error"]) < tol]
+    bad = [m for m, v in c3.items() if not (v["g_rel_error"] < tol and v["h_rel_error"] < tol)]
     values = {m: dict(v) for m, v in c3.items()}
     if bad:
-        why = "; ".join(f"{m}: relative error {max(c3[m]['g_rel_error'], c3[m]['h_rel_error']):.1e}"
-                        f" above {tol:g}" for m in bad)
+        why = "; ".join(
+            f"{m}: relative error undefined (a direct term exactly zero, its prediction not)"
+            if math.isnan(_worst_error((c3[m]["g_rel_error"], c3[m]["h_rel_error"])))
+            else f"{m}: relative error {max(c3[m]['g_rel_error'], c3[m]['h_rel_error']):.1e}"
+                 f" above {tol:g}" for m in bad)
         return Verdict("C3", "not reproduced", measured, why, values)
     return Verdict("C3", "reproduced", measured, "", values)
 
