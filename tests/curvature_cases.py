@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from goldilocks_nb.functional import Params, get_params
+from goldilocks_nb.functional import Weights, get_params
 from goldilocks_nb.models import build_model
 
 DTYPE = torch.float64
@@ -17,7 +17,7 @@ class Case:
     """A model, its parameters and a labelled batch."""
 
     model: torch.nn.Module
-    params: Params
+    params: Weights
     X: torch.Tensor
     y: torch.Tensor
 

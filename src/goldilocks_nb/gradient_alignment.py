@@ -36,7 +36,7 @@ from .curvature import positive_curvature, projected_hessian, random_subspace
 from .curvature.gamma import entropy, expected_g_term, softmax_hessian
 from .curvature.gauss_newton import gauss_newton_from_jacobian
 from .data import Dataset, class_prior, prior_subset
-from .functional import Params, check_alpha, flatten_params, scale_params
+from .functional import Weights, check_alpha, flatten_params, scale_params
 
 __all__ = [
     "assumption_stats",
@@ -196,11 +196,11 @@ def rgb32(ds: Dataset) -> Dataset:
 # ----------------------------------------------------------------------------- gradients
 
 
-def loss_gradient(model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor,
+def loss_gradient(model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor,
                   ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Full-parameter gradient of the mean cross-entropy (flat ``(P,)``), ``Qhat`` (mean
     softmax ``(K,)``) and the loss, in one forward and one backward pass."""
-    def f(p: Params) -> tuple[torch.Tensor, torch.Tensor]:
+    def f(p: Weights) -> tuple[torch.Tensor, torch.Tensor]:
         z = functional_call(model, p, (X,))
         return nn.functional.cross_entropy(z, y), z
 
@@ -209,7 +209,7 @@ def loss_gradient(model: nn.Module, params: Params, X: torch.Tensor, y: torch.Te
     return flatten_params(g), torch.softmax(z, 1).mean(0), float(loss)
 
 
-def class_mean_gradients(model: nn.Module, params: Params, X: torch.Tensor, *,
+def class_mean_gradients(model: nn.Module, params: Weights, X: torch.Tensor, *,
                          chunk_size: int = 1000) -> torch.Tensor:
     """``C``: ``(K, P)`` full-parameter class means ``c_k = (1/N) sum_mu grad f_k(x_mu)``.
 
@@ -238,7 +238,7 @@ def fit_line(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
             "r2": float(res.rvalue**2), "slope_origin": float((x @ y) / (x @ x))}
 
 
-def prior_sweep(model: nn.Module, params: Params, pool: Dataset, priors: np.ndarray, *,
+def prior_sweep(model: nn.Module, params: Weights, pool: Dataset, priors: np.ndarray, *,
                 subset_size: int, seed: int = 0, C: torch.Tensor | None = None,
                 progress: Callable = lambda it, **_: it) -> dict[str, np.ndarray]:
     """Figure 5b: the loss gradient on subsets drawn with class priors ``Q``.
@@ -271,7 +271,7 @@ def prior_sweep(model: nn.Module, params: Params, pool: Dataset, priors: np.ndar
     return res
 
 
-def gradient_cosines(model: nn.Module, params: Params, datasets: dict[str, Dataset], *,
+def gradient_cosines(model: nn.Module, params: Weights, datasets: dict[str, Dataset], *,
                      alpha: float = 1.0) -> dict:
     """Figure 5a: pairwise cosines between the loss gradients at ``alpha * theta`` on
     ``datasets`` (same model), and each dataset's ``||Qhat - Q||``."""
@@ -294,7 +294,7 @@ def gradient_cosines(model: nn.Module, params: Params, datasets: dict[str, Datas
 # ----------------------------------------------------------------------------- Figure 6
 
 
-def init_statistics(model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, *,
+def init_statistics(model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor, *,
                     d: int, subspace_seed: int) -> dict[str, float]:
     """Figure 6's statistics of one initialisation on one batch.
 

@@ -39,7 +39,7 @@ from goldilocks_nb.curvature import (
 )
 from goldilocks_nb.curvature.gamma import softmax_hessian, trace_shares
 from goldilocks_nb.curvature.gauss_newton import gauss_newton_from_jacobian
-from goldilocks_nb.functional import Params, check_alpha, check_temperature, logits
+from goldilocks_nb.functional import Weights, check_alpha, check_temperature, logits
 from goldilocks_nb.models import check_subspace_dimension, homogeneity_degree
 
 __all__ = [
@@ -162,7 +162,7 @@ def top_sample_share(probs: torch.Tensor) -> float:
     return float(trace_shares(probs).max())
 
 
-def _seeds_and_logits(model: nn.Module, params: Params, X: torch.Tensor,
+def _seeds_and_logits(model: nn.Module, params: Weights, X: torch.Tensor,
                       seeds: Sequence[int]) -> tuple[list[int], torch.Tensor, torch.device]:
     """The subspace seeds as ints (at least one), float64 logits at ``params``, the device."""
     seeds = [int(s) for s in seeds]
@@ -173,7 +173,7 @@ def _seeds_and_logits(model: nn.Module, params: Params, X: torch.Tensor,
     return seeds, z, next(iter(params.values())).device
 
 
-def logit_model_sweep(model: nn.Module, params: Params, X: torch.Tensor, *,
+def logit_model_sweep(model: nn.Module, params: Weights, X: torch.Tensor, *,
                       alphas: Sequence[float], d: int, seeds: Sequence[int],
                       temperature: float = 1.0, degree: int | None = None) -> dict:
     """True and Eq. 8 G-term curvature across ``alpha`` for several subspaces (Figure 3).
@@ -248,7 +248,7 @@ def agreement(true: np.ndarray, predicted: np.ndarray, mask: np.ndarray | None =
 # ----------------------------------------------------------------------------- C7
 
 
-def dimension_sweep(model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, *,
+def dimension_sweep(model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor, *,
                     d_values: Sequence[int], alphas: Sequence[float], seeds: Sequence[int],
                     temperature: float = 1.0) -> dict:
     """Hessian and G-term positive curvature against the subspace dimension (Figure 4 left).

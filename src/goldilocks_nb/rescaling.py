@@ -37,7 +37,7 @@ from torch import nn
 
 from .curvature import gauss_newton_split, positive_curvature, projected_hessian, rescaled_split
 from .curvature.metrics import UNDEFINED
-from .functional import Params, scale_params
+from .functional import Weights, scale_params
 from .statistics import relative_error, summarize
 
 __all__ = [
@@ -289,7 +289,7 @@ def dominance_range(
 
 def curvature_at(
     model: nn.Module,
-    params: Params,
+    params: Weights,
     X: torch.Tensor,
     y: torch.Tensor,
     R: torch.Tensor,
@@ -321,7 +321,7 @@ def term_relative_error(pred: torch.Tensor, ref: torch.Tensor) -> float:
 
 def eq5_check(
     model: nn.Module,
-    params: Params,
+    params: Weights,
     X: torch.Tensor,
     y: torch.Tensor,
     R: torch.Tensor,

@@ -34,7 +34,7 @@ from curvlinops.papyan2020traces.spectrum import (
 from torch import nn
 
 from .curvature import hessian_matmat, positive_curvature
-from .functional import Params
+from .functional import Weights
 
 __all__ = [
     "HessianOperator",
@@ -57,7 +57,7 @@ __all__ = [
 MAX_DENSE_PARAMS = 12_000
 
 
-def _num_params(params: Params) -> int:
+def _num_params(params: Weights) -> int:
     return int(sum(v.numel() for v in params.values()))
 
 
@@ -72,7 +72,7 @@ class HessianOperator(PyTorchLinearOperator):
 
     SELF_ADJOINT = True
 
-    def __init__(self, model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, *,
+    def __init__(self, model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor, *,
                  temperature: float = 1.0, chunk_size: int | None = None) -> None:
         P = _num_params(params)
         super().__init__([(P,)], [(P,)])
@@ -96,7 +96,7 @@ class HessianOperator(PyTorchLinearOperator):
                                chunk_size=self._chunk_size)]
 
 
-def hessian_operator(model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, *,
+def hessian_operator(model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor, *,
                      temperature: float = 1.0, chunk_size: int | None = None
                      ) -> HessianOperator:
     """The loss Hessian at ``params`` as a :class:`HessianOperator` (``P = A.shape[0]``)."""
@@ -104,7 +104,7 @@ def hessian_operator(model: nn.Module, params: Params, X: torch.Tensor, y: torch
                            chunk_size=chunk_size)
 
 
-def exact_hessian_spectrum(model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor,
+def exact_hessian_spectrum(model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor,
                            *, temperature: float = 1.0, block: int = 256,
                            max_params: int = MAX_DENSE_PARAMS) -> np.ndarray:
     """All eigenvalues of the loss Hessian, in descending order (float64).

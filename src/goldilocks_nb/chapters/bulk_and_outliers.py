@@ -36,8 +36,7 @@ from ..contract import (
     seed_agreement,
 )
 from ..data import DATASETS, Dataset, load_dataset
-from ..functional import Params as Weights
-from ..functional import get_params, loss, scale_params
+from ..functional import Weights, get_params, loss, scale_params
 from ..mixtures import cluster_mixture
 from ..models import build_model
 from ..results import cached
