@@ -22,19 +22,26 @@ measures both pictures on top of the curvature engine's Hessian-vector products
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from curvlinops._torch_base import PyTorchLinearOperator
-from curvlinops.papyan2020traces.spectrum import (
-    fast_lanczos,
-    lanczos_approximate_spectrum_from_iter,
-)
 from torch import nn
 
 from .curvature import hessian_matmat, positive_curvature
 from .functional import Weights
+
+with warnings.catch_warnings():
+    # curvlinops imports linear_operator, which calls the deprecated torch.jit.script at
+    # import time (a FutureWarning into every notebook); import it quietly, as
+    # goldilocks_nb.curvature does for torch's jvp decompositions.
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
+    from curvlinops._torch_base import PyTorchLinearOperator
+    from curvlinops.papyan2020traces.spectrum import (
+        fast_lanczos,
+        lanczos_approximate_spectrum_from_iter,
+    )
 
 __all__ = [
     "HessianOperator",
