@@ -24,12 +24,6 @@ F64 = torch.float64
 pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.script.*:FutureWarning")
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_net):
-    """The shared tiny network of ``conftest.tiny_net``."""
-    return tiny_net
-
-
 def synthetic_jr(N=400, K=5, d=40, s_c=1.0, s_e=2.0, seed=0):
     """J = c_k + e exactly as the random logit model: orthogonal c_k, isotropic iid e."""
     g = torch.Generator().manual_seed(seed)
@@ -59,9 +53,9 @@ def test_assumption_violations_are_detected():
     assert ga.assumption_stats(aniso)["participation"] < 0.5
 
 
-def test_assumption_stats_scale_free_across_alpha(tiny):
+def test_assumption_stats_scale_free_across_alpha(tiny_net):
     """J R at alpha theta is alpha^(L-1) J R: every cosine is the same at every alpha."""
-    model, theta, X, _ = tiny
+    model, theta, X, _ = tiny_net
     R = random_subspace(sum(v.numel() for v in theta.values()), 5, seed=0)
     a = ga.assumption_stats(projected_jacobian(model, theta, X, R))
     b = ga.assumption_stats(projected_jacobian(model, scale_params(theta, 3.0), X, R))
@@ -78,8 +72,8 @@ def test_variance_conventions():
                                                rel=1e-9)
 
 
-def test_decomposition_ends_are_true_g_term_and_eq8(tiny):
-    model, theta, X, _ = tiny
+def test_decomposition_ends_are_true_g_term_and_eq8(tiny_net):
+    model, theta, X, _ = tiny_net
     R = random_subspace(sum(v.numel() for v in theta.values()), 5, seed=0)
     JR = projected_jacobian(model, theta, X, R)
     z = logits(model, theta, X)
@@ -96,8 +90,8 @@ def test_decomposition_ends_are_true_g_term_and_eq8(tiny):
     np.testing.assert_allclose(dec0["no_cross"], dec0["true"], rtol=1e-9)
 
 
-def test_class_means_and_loss_gradient_match_brute_force(tiny):
-    model, theta, X, y = tiny
+def test_class_means_and_loss_gradient_match_brute_force(tiny_net):
+    model, theta, X, y = tiny_net
     jac = jacrev(lambda p: functional_call(model, p, (X,)))(theta)
     J = torch.cat([v.reshape(30, 3, -1) for v in jac.values()], dim=2)  # (N, K, P)
     C = ga.class_mean_gradients(model, theta, X, chunk_size=7)
@@ -115,8 +109,8 @@ def _dataset(X, y, K=3):
     return Dataset(X, y, tuple(f"c{k}" for k in range(K)), "test data", "test", "train")
 
 
-def test_prior_sweep_and_gradient_cosines(tiny):
-    model, theta, X, y = tiny
+def test_prior_sweep_and_gradient_cosines(tiny_net):
+    model, theta, X, y = tiny_net
     pool = _dataset(X, y)
     priors = np.array([[1 / 3, 1 / 3, 1 / 3], [0.6, 0.2, 0.2], [0.2, 0.2, 0.6]])
     res = ga.prior_sweep(model, theta, pool, priors, subset_size=10)
@@ -186,8 +180,8 @@ def test_rank_correlations_refuse_resamples_without_ranks():
         ga.rank_correlations({"a": x, "b": np.arange(4.0)}, [("a", "b")], n_boot=200)
 
 
-def test_init_statistics(tiny):
-    model, theta, X, y = tiny
+def test_init_statistics(tiny_net):
+    model, theta, X, y = tiny_net
     st = ga.init_statistics(model, theta, X, y, d=4, subspace_seed=3)
     R = random_subspace(flatten_params(theta).numel(), 4, seed=3, dtype=F64)
     H = projected_hessian(model, theta, X, y, R)
