@@ -174,10 +174,26 @@ def test_rank_correlation_interval_is_the_percentile_bootstrap():
     assert other[("a", "b")]["lo"] != r["lo"]
 
 
-def test_rank_correlations_refuse_resamples_without_ranks():
-    x = np.array([0.0, 0.0, 0.0, 1.0])  # a resample of these 4 is often constant
+def test_rank_correlations_skip_resamples_without_ranks():
+    """With 5 inits some resamples repeat one init (a constant column, no rank correlation):
+    the interval is taken over the defined resamples (the hand-written reference below);
+    scipy's own percentile interval is nan there. No defined resample at all: refused."""
+    from scipy import stats
+
+    a = np.array([0.3, 1.2, -0.5, 2.0, 0.9])
+    b = np.array([1.0, 2.5, 0.1, 1.9, 3.0])
+    r = ga.rank_correlations({"a": a, "b": b}, [("a", "b")], n_boot=2000, seed=4)[("a", "b")]
+    idx = np.random.default_rng(4).integers(0, 5, size=(2000, 5))
+    boot = np.array([stats.spearmanr(a[i], b[i]).statistic if np.ptp(a[i]) and np.ptp(b[i])
+                     else np.nan for i in idx])
+    assert np.isnan(boot).any()  # the premise: some resamples are degenerate
+    lo, hi = np.nanquantile(boot, [0.025, 0.975])
+    assert (r["lo"], r["hi"]) == (pytest.approx(lo, abs=1e-12), pytest.approx(hi, abs=1e-12))
+    x = np.array([0.0, 0.0, 0.0, 0.0, 1.0])  # only ties: most resamples constant
+    r = ga.rank_correlations({"a": x, "b": np.arange(5.0)}, [("a", "b")], n_boot=200)
+    assert np.isfinite([r[("a", "b")]["lo"], r[("a", "b")]["hi"]]).all()
     with pytest.raises(ValueError, match="constant column"):
-        ga.rank_correlations({"a": x, "b": np.arange(4.0)}, [("a", "b")], n_boot=200)
+        ga.rank_correlations({"a": np.zeros(5), "b": np.arange(5.0)}, [("a", "b")], n_boot=50)
 
 
 def test_init_statistics(tiny_net):

@@ -333,37 +333,42 @@ def rank_correlations(table: dict[str, np.ndarray], pairs: Sequence[tuple[str, s
                       n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> dict:
     """Spearman rho for each pair of columns with a seeded percentile-bootstrap interval.
 
-    The interval is :func:`scipy.stats.bootstrap` (``paired=True``: the inits are resampled
-    with replacement, each keeping its two values; ``method="percentile"``, ``n_boot``
-    resamples, ``rng=numpy.random.default_rng(seed)``, the same generator state for every
-    pair). Percentile, not BCa: it is the interval the chapter defines (the central
-    ``level`` of the resampled rhos), and it stays defined when the resampled rhos are all
-    equal (a perfect rank correlation gives ``[-1, -1]`` or ``[1, 1]``, where BCa's
-    acceleration is undefined).
+    The resamples come from :func:`scipy.stats.bootstrap` (``paired=True``: the inits are
+    resampled with replacement, each keeping its two values; ``n_boot`` resamples,
+    ``rng=numpy.random.default_rng(seed)``, the same generator state for every pair;
+    ``method="percentile"``). Percentile, not BCa: it is the interval the chapter defines
+    (the central ``level`` of the resampled rhos), and it stays defined when the resampled
+    rhos are all equal (a perfect rank correlation gives ``[-1, -1]`` or ``[1, 1]``, where
+    BCa's acceleration is undefined). A resample in which a column is constant has no rank
+    correlation (``nan``; with 5 inits about one resample in 600): the interval is the
+    percentile interval of the resamples where rho is defined (``numpy.nanquantile`` of
+    scipy's ``bootstrap_distribution``; scipy's own interval is ``nan`` as soon as one
+    resample is), which equals scipy's interval when every resample is defined.
 
     Returns ``{(u, v): {"rho", "lo", "hi"}}``.
 
     Raises:
-        ValueError: fewer than 4 inits, or a resample in which a column is constant (too
-            few distinct values for a rank correlation on every resample).
+        ValueError: fewer than 4 inits, or no resample with a defined rank correlation.
     """
     n = len(next(iter(table.values())))
     if n < 4:
         raise ValueError(f"rank correlations need at least 4 inits, got {n}")
+    q = (1 - level) / 2
     out = {}
     for u, v in pairs:
         x, y = np.asarray(table[u], float), np.asarray(table[v], float)
-        rho = float(stats.spearmanr(x, y).statistic)
+        rho = float(_spearman(x, y))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-            ci = stats.bootstrap((x, y), _spearman, paired=True, vectorized=True,
-                                 n_resamples=int(n_boot), confidence_level=level,
-                                 method="percentile",
-                                 rng=np.random.default_rng(seed)).confidence_interval
-        if not (np.isfinite(ci.low) and np.isfinite(ci.high)):
-            raise ValueError(f"no bootstrap interval for {u}-{v}: a resample of the {n} inits "
-                             f"has a constant column (too few distinct values)")
-        out[(u, v)] = {"rho": rho, "lo": float(ci.low), "hi": float(ci.high)}
+            boot = stats.bootstrap((x, y), _spearman, paired=True, vectorized=True,
+                                   n_resamples=int(n_boot), confidence_level=level,
+                                   method="percentile",
+                                   rng=np.random.default_rng(seed)).bootstrap_distribution
+        if np.isnan(boot).all():
+            raise ValueError(f"no bootstrap interval for {u}-{v}: every resample of the {n} "
+                             f"inits has a constant column")
+        lo, hi = np.nanquantile(boot, [q, 1 - q])
+        out[(u, v)] = {"rho": rho, "lo": float(lo), "hi": float(hi)}
     return out
 
 
