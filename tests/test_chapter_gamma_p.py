@@ -10,7 +10,7 @@ import torch
 
 from goldilocks_nb.chapters import gamma_p as ch
 from goldilocks_nb.contract import INCONCLUSIVE, ParameterError
-from notebook_cases import notebook_parameters
+from notebook_cases import assert_no_inline_comments, notebook_parameters
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "03_gamma_p.ipynb"
 
@@ -26,10 +26,7 @@ def test_parameters_cell_equals_defaults():
 
 
 def test_parameters_cell_has_no_inline_comments():
-    nb = json.loads(NOTEBOOK.read_text())
-    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
-    for line in "".join(cell["source"]).splitlines():
-        assert line.startswith("#") or "#" not in line, line
+    assert_no_inline_comments(NOTEBOOK)
 
 
 @pytest.mark.parametrize("bad, name", [

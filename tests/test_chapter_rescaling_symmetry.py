@@ -1,6 +1,5 @@
 """Chapter 01 (rescaling symmetry): declared parameters and every branch of C1-C5's verdicts."""
 
-import json
 import math
 from pathlib import Path
 
@@ -8,7 +7,7 @@ import pytest
 
 from goldilocks_nb.chapters import rescaling_symmetry as ch
 from goldilocks_nb.contract import INCONCLUSIVE, ParameterError
-from notebook_cases import notebook_parameters
+from notebook_cases import assert_no_inline_comments, notebook_parameters
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_rescaling_symmetry.ipynb"
 M1, M2 = "lenet-300-100", "lenet-5"
@@ -25,10 +24,7 @@ def test_parameters_cell_equals_defaults():
 
 
 def test_parameters_cell_has_no_inline_comments():
-    nb = json.loads(NOTEBOOK.read_text())
-    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
-    for line in "".join(cell["source"]).splitlines():
-        assert line.startswith("#") or "#" not in line, line
+    assert_no_inline_comments(NOTEBOOK)
 
 
 @pytest.mark.parametrize("bad, name", [
