@@ -115,19 +115,14 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-# ---- the shared tiny network (test_collapse, test_gradient_alignment, test_random_logit)
+# ---- the shared tiny network (test_collapse, test_gradient_alignment, test_random_logit,
+# test_rescaling): curvature_cases.tiny_mlp, 16 -> 8 -> 6 -> 3 with balanced labels
 @pytest.fixture(scope="session")
 def tiny_net():
     """A bias-free ReLU MLP 16 -> 8 -> 6 -> 3 (degree 3, float64) on 30 Gaussian inputs with
-    balanced labels: ``(model, params, X, y)``. Session-scoped: tests must not modify it."""
-    import torch
+    balanced labels (:func:`curvature_cases.tiny_mlp`): ``(model, params, X, y)``.
+    Session-scoped: tests must not modify it."""
+    from curvature_cases import tiny_mlp
 
-    from goldilocks_nb.functional import get_params
-    from goldilocks_nb.models import build_model
-
-    model = build_model("mlp", seed=0, input_shape=(16,), widths=[8, 6], num_classes=3,
-                        dtype=torch.float64)
-    g = torch.Generator().manual_seed(0)
-    X = torch.randn(30, 16, generator=g, dtype=torch.float64)
-    y = torch.arange(30) % 3
-    return model, get_params(model), X, y
+    case = tiny_mlp(n=30, seed=0, inputs=16, widths=(8, 6), classes=3, balanced=True)
+    return case.model, case.params, case.X, case.y

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from goldilocks_nb.functional import Params, get_params
+from goldilocks_nb.functional import Weights, get_params
 from goldilocks_nb.models import build_model
 
 DTYPE = torch.float64
@@ -17,7 +17,7 @@ class Case:
     """A model, its parameters and a labelled batch."""
 
     model: torch.nn.Module
-    params: Params
+    params: Weights
     X: torch.Tensor
     y: torch.Tensor
 
@@ -26,14 +26,19 @@ class Case:
         return sum(t.numel() for t in self.params.values())
 
 
-def tiny_mlp(n: int = 20, seed: int = 0) -> Case:
-    """Bias-free MLP 6-5-4-3 (``L = 3``, 62 weights) on Gaussian inputs."""
+def tiny_mlp(n: int = 20, seed: int = 0, *, inputs: int = 6, widths: tuple[int, ...] = (5, 4),
+             classes: int = 3, balanced: bool = False) -> Case:
+    """Bias-free ReLU MLP ``inputs - widths - classes`` (float64; default 6-5-4-3, ``L = 3``,
+    62 weights) on ``n`` Gaussian inputs; labels drawn at random, or ``arange(n) % classes``
+    with ``balanced``. The one tiny network of the tests (``conftest.tiny_net`` is one)."""
     gen = torch.Generator().manual_seed(seed)
     model = build_model(
-        "mlp", seed=seed, input_shape=(6,), widths=[5, 4], num_classes=3, dtype=DTYPE
+        "mlp", seed=seed, input_shape=(inputs,), widths=list(widths), num_classes=classes,
+        dtype=DTYPE,
     )
-    X = torch.randn(n, 6, generator=gen, dtype=DTYPE)
-    y = torch.randint(0, 3, (n,), generator=gen)
+    X = torch.randn(n, inputs, generator=gen, dtype=DTYPE)
+    y = (torch.arange(n) % classes if balanced
+         else torch.randint(0, classes, (n,), generator=gen))
     return Case(model, get_params(model), X, y)
 
 

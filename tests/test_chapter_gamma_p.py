@@ -10,7 +10,7 @@ import torch
 
 from goldilocks_nb.chapters import gamma_p as ch
 from goldilocks_nb.contract import INCONCLUSIVE, ParameterError
-from notebook_cases import notebook_parameters
+from notebook_cases import assert_no_inline_comments, notebook_parameters
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "03_gamma_p.ipynb"
 
@@ -26,10 +26,7 @@ def test_parameters_cell_equals_defaults():
 
 
 def test_parameters_cell_has_no_inline_comments():
-    nb = json.loads(NOTEBOOK.read_text())
-    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
-    for line in "".join(cell["source"]).splitlines():
-        assert line.startswith("#") or "#" not in line, line
+    assert_no_inline_comments(NOTEBOOK)
 
 
 @pytest.mark.parametrize("bad, name", [
@@ -66,10 +63,12 @@ def test_unknown_key_is_refused():
         ch.Params.from_mapping({"scan_alpha": [1, 2, 3]}, source="profiles/default.yml")
 
 
-def test_d_larger_than_parameter_count_is_refused():
-    ch.check_dimensions(ch.Params(d=50), 266_200)
-    with pytest.raises(ParameterError, match=r"'d' = 300000.*P = 266200"):
-        ch.check_dimensions(ch.Params(d=300_000), 266_200)
+def test_d_larger_than_parameter_count_is_refused(tmp_path):
+    """load() checks d against LeNet-300-100's P before loading data or writing."""
+    with pytest.raises(ParameterError,
+                       match=r"'d' = 300000: must be <= .*P = 266200 of LeNet-300-100"):
+        ch.load(ch.Params(d=300_000, results_dir=str(tmp_path / "r")))
+    assert not (tmp_path / "r").exists()
 
 
 def test_eps_sorted_largest_first_and_fmt_small():

@@ -12,7 +12,7 @@ import pytest
 from goldilocks_nb.chapters import params_class
 from goldilocks_nb.chapters import random_logit_model as ch
 from goldilocks_nb.contract import INCONCLUSIVE, ParameterError
-from notebook_cases import notebook_parameters
+from notebook_cases import assert_no_inline_comments, notebook_parameters
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "02_random_logit_model.ipynb"
 
@@ -30,11 +30,7 @@ def test_notebook_parameters_equal_declared_defaults():
 
 
 def test_parameters_cell_has_no_inline_comments():
-    nb = json.loads(NOTEBOOK.read_text())
-    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
-    for line in "".join(cell["source"]).splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            assert "#" not in line, f"inline comment on an assignment: {line!r}"
+    assert_no_inline_comments(NOTEBOOK)
 
 
 @pytest.mark.parametrize("name, value", [

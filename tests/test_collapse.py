@@ -29,12 +29,6 @@ F64 = torch.float64
 pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.script.*:FutureWarning")
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_net):
-    """The shared tiny network of ``conftest.tiny_net``."""
-    return tiny_net
-
-
 def test_gamma_survey_bounds_and_argmax():
     out = gamma_survey(3, [0.1, 1.0, 10.0], 50, seed=0, batch=10)
     assert out["bound"] == (1.0, math.sqrt(2))
@@ -102,8 +96,8 @@ def test_two_class_separation():
         two_class_separation(torch.tensor([1.0, 0.0], dtype=F64))
 
 
-def test_pre_collapse_scan_matches_direct_projected_hessian(tiny):
-    model, params, X, y = tiny
+def test_pre_collapse_scan_matches_direct_projected_hessian(tiny_net):
+    model, params, X, y = tiny_net
     P = flatten_params(params).numel()
     R = random_subspace(P, 6, seed=1)
     alphas = [0.5, 2.0, 4.0]
@@ -120,8 +114,8 @@ def test_pre_collapse_scan_matches_direct_projected_hessian(tiny):
         assert 1 - 1e-9 <= row["g_pc"] <= math.sqrt(6) + 1e-9
 
 
-def test_first_layer_top_image_matches_dense_block(tiny):
-    model, params, X, y = tiny
+def test_first_layer_top_image_matches_dense_block(tiny_net):
+    model, params, X, y = tiny_net
     alpha = 1.5
     out = first_layer_top_image(model, params, X, y, alpha, image_shape=(4, 4))
     sp = scale_params(params, alpha)
@@ -153,10 +147,10 @@ def test_best_aligned_image():
         best_aligned_image(np.full(16, np.nan), X)
 
 
-def test_pre_collapse_scan_gives_nan_for_a_collapsed_g_term(tiny):
+def test_pre_collapse_scan_gives_nan_for_a_collapsed_g_term(tiny_net):
     # at alpha = 1e4 (logits x 1e12) every softmax output is one-hot in float64: the G-term
     # is exactly zero and its positive curvature undefined (NaN, not an exception)
-    model, params, X, y = tiny
+    model, params, X, y = tiny_net
     P = sum(v.numel() for v in params.values())
     R = random_subspace(P, 4, seed=0, dtype=F64)
     (row,) = pre_collapse_scan(model, params, X, y, [1e4], R)

@@ -22,13 +22,18 @@ from goldilocks_nb.data import (
 )
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No ambient data root, a private cache, and no network download."""
+def isolate_data(tmp_path, monkeypatch) -> None:
+    """No ambient data root, a private cache, and no network download (also test_faults)."""
     monkeypatch.delenv(data.DATA_ENV, raising=False)
     monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.setattr(data, "_download", lambda name: None)
     monkeypatch.setattr(data, "_DEBIAN_FASHION", tmp_path / "no-debian")
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """:func:`isolate_data` around every test of this module."""
+    isolate_data(tmp_path, monkeypatch)
 
 
 def _idx(arr: np.ndarray) -> bytes:

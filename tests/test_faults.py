@@ -45,16 +45,20 @@ from goldilocks_nb.results import (  # noqa: E402
     record_claim,
     save_figure,
 )
-from test_data import _idx, write_cifar_jpeg_tar, write_cifar_pickles, write_fashion  # noqa: E402
+from test_data import (  # noqa: E402
+    _idx,
+    isolate_data,
+    write_cifar_jpeg_tar,
+    write_cifar_pickles,
+    write_fashion,
+)
 
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    """No ambient data root, a private cache, no download, umask 022."""
-    monkeypatch.delenv(data.DATA_ENV, raising=False)
-    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
-    monkeypatch.setattr(data, "_download", lambda name: None)
-    monkeypatch.setattr(data, "_DEBIAN_FASHION", tmp_path / "no-debian")
+    """``test_data.isolate_data`` (no ambient data root, a private cache, no download) and
+    umask 022."""
+    isolate_data(tmp_path, monkeypatch)
     old = os.umask(0o022)
     yield
     os.umask(old)

@@ -24,12 +24,6 @@ F64 = torch.float64
 pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.script.*:FutureWarning")
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_net):
-    """The shared tiny network of ``conftest.tiny_net``."""
-    return tiny_net
-
-
 def synthetic_jr(N=400, K=5, d=40, s_c=1.0, s_e=2.0, seed=0):
     """J = c_k + e exactly as the random logit model: orthogonal c_k, isotropic iid e."""
     g = torch.Generator().manual_seed(seed)
@@ -59,9 +53,9 @@ def test_assumption_violations_are_detected():
     assert ga.assumption_stats(aniso)["participation"] < 0.5
 
 
-def test_assumption_stats_scale_free_across_alpha(tiny):
+def test_assumption_stats_scale_free_across_alpha(tiny_net):
     """J R at alpha theta is alpha^(L-1) J R: every cosine is the same at every alpha."""
-    model, theta, X, _ = tiny
+    model, theta, X, _ = tiny_net
     R = random_subspace(sum(v.numel() for v in theta.values()), 5, seed=0)
     a = ga.assumption_stats(projected_jacobian(model, theta, X, R))
     b = ga.assumption_stats(projected_jacobian(model, scale_params(theta, 3.0), X, R))
@@ -78,8 +72,8 @@ def test_variance_conventions():
                                                rel=1e-9)
 
 
-def test_decomposition_ends_are_true_g_term_and_eq8(tiny):
-    model, theta, X, _ = tiny
+def test_decomposition_ends_are_true_g_term_and_eq8(tiny_net):
+    model, theta, X, _ = tiny_net
     R = random_subspace(sum(v.numel() for v in theta.values()), 5, seed=0)
     JR = projected_jacobian(model, theta, X, R)
     z = logits(model, theta, X)
@@ -96,8 +90,8 @@ def test_decomposition_ends_are_true_g_term_and_eq8(tiny):
     np.testing.assert_allclose(dec0["no_cross"], dec0["true"], rtol=1e-9)
 
 
-def test_class_means_and_loss_gradient_match_brute_force(tiny):
-    model, theta, X, y = tiny
+def test_class_means_and_loss_gradient_match_brute_force(tiny_net):
+    model, theta, X, y = tiny_net
     jac = jacrev(lambda p: functional_call(model, p, (X,)))(theta)
     J = torch.cat([v.reshape(30, 3, -1) for v in jac.values()], dim=2)  # (N, K, P)
     C = ga.class_mean_gradients(model, theta, X, chunk_size=7)
@@ -115,8 +109,8 @@ def _dataset(X, y, K=3):
     return Dataset(X, y, tuple(f"c{k}" for k in range(K)), "test data", "test", "train")
 
 
-def test_prior_sweep_and_gradient_cosines(tiny):
-    model, theta, X, y = tiny
+def test_prior_sweep_and_gradient_cosines(tiny_net):
+    model, theta, X, y = tiny_net
     pool = _dataset(X, y)
     priors = np.array([[1 / 3, 1 / 3, 1 / 3], [0.6, 0.2, 0.2], [0.2, 0.2, 0.6]])
     res = ga.prior_sweep(model, theta, pool, priors, subset_size=10)
@@ -158,8 +152,52 @@ def test_fit_line_and_rank_correlations():
         ga.rank_correlations({"a": a[:3], "b": a[:3]}, [("a", "b")])
 
 
-def test_init_statistics(tiny):
-    model, theta, X, y = tiny
+def test_rank_correlation_interval_is_the_percentile_bootstrap():
+    """Against the percentile bootstrap written out: inits resampled in pairs with
+    default_rng(seed).integers, Spearman per resample, central quantiles."""
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    n, n_boot = 30, 400
+    a = rng.normal(size=n)
+    table = {"a": a, "b": a + rng.normal(size=n)}
+    r = ga.rank_correlations(table, [("a", "b")], n_boot=n_boot, level=0.9, seed=5)[("a", "b")]
+    idx = np.random.default_rng(5).integers(0, n, size=(n_boot, n))
+    boot = [stats.spearmanr(a[i], table["b"][i]).statistic for i in idx]
+    lo, hi = np.quantile(boot, [0.05, 0.95])
+    assert r["rho"] == pytest.approx(stats.spearmanr(a, table["b"]).statistic)
+    assert (r["lo"], r["hi"]) == (pytest.approx(lo, abs=1e-12), pytest.approx(hi, abs=1e-12))
+    assert r["lo"] < r["rho"] < r["hi"]
+    wider = ga.rank_correlations(table, [("a", "b")], n_boot=n_boot, level=0.99, seed=5)
+    assert wider[("a", "b")]["lo"] < r["lo"] and wider[("a", "b")]["hi"] > r["hi"]
+    other = ga.rank_correlations(table, [("a", "b")], n_boot=n_boot, level=0.9, seed=6)
+    assert other[("a", "b")]["lo"] != r["lo"]
+
+
+def test_rank_correlations_skip_resamples_without_ranks():
+    """With 5 inits some resamples repeat one init (a constant column, no rank correlation):
+    the interval is taken over the defined resamples (the hand-written reference below);
+    scipy's own percentile interval is nan there. No defined resample at all: refused."""
+    from scipy import stats
+
+    a = np.array([0.3, 1.2, -0.5, 2.0, 0.9])
+    b = np.array([1.0, 2.5, 0.1, 1.9, 3.0])
+    r = ga.rank_correlations({"a": a, "b": b}, [("a", "b")], n_boot=2000, seed=4)[("a", "b")]
+    idx = np.random.default_rng(4).integers(0, 5, size=(2000, 5))
+    boot = np.array([stats.spearmanr(a[i], b[i]).statistic if np.ptp(a[i]) and np.ptp(b[i])
+                     else np.nan for i in idx])
+    assert np.isnan(boot).any()  # the premise: some resamples are degenerate
+    lo, hi = np.nanquantile(boot, [0.025, 0.975])
+    assert (r["lo"], r["hi"]) == (pytest.approx(lo, abs=1e-12), pytest.approx(hi, abs=1e-12))
+    x = np.array([0.0, 0.0, 0.0, 0.0, 1.0])  # only ties: most resamples constant
+    r = ga.rank_correlations({"a": x, "b": np.arange(5.0)}, [("a", "b")], n_boot=200)
+    assert np.isfinite([r[("a", "b")]["lo"], r[("a", "b")]["hi"]]).all()
+    with pytest.raises(ValueError, match="constant column"):
+        ga.rank_correlations({"a": np.zeros(5), "b": np.arange(5.0)}, [("a", "b")], n_boot=50)
+
+
+def test_init_statistics(tiny_net):
+    model, theta, X, y = tiny_net
     st = ga.init_statistics(model, theta, X, y, d=4, subspace_seed=3)
     R = random_subspace(flatten_params(theta).numel(), 4, seed=3, dtype=F64)
     H = projected_hessian(model, theta, X, y, R)

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from goldilocks_nb.contract import ParameterError
 from goldilocks_nb.functional import (
     flatten_params,
     get_params,
@@ -11,7 +12,12 @@ from goldilocks_nb.functional import (
     scale_params,
     unflatten_params,
 )
-from goldilocks_nb.models import build_model, homogeneity_degree, num_parameters
+from goldilocks_nb.models import (
+    build_model,
+    check_subspace_dimension,
+    homogeneity_degree,
+    num_parameters,
+)
 
 ALPHAS = [1e-3, 1e-2, 0.3, 1.0, 7.0, 1e2, 1e3]
 CASES = [("lenet-300-100", (1, 28, 28), 3, 266_200), ("lenet-5", (3, 32, 32), 5, 61_770)]
@@ -115,3 +121,16 @@ def test_float64_init_is_drawn_in_float64():
     w32 = build_model("lenet-300-100", seed=0).layers[0].weight
     assert torch.equal(w64.float(), w32)
     assert not torch.equal(w64, w32.double())  # not float32 draws cast up
+
+
+def test_check_subspace_dimension_names_parameter_value_and_model():
+    assert check_subspace_dimension("d", 10, 10, "m") == 10
+    assert isinstance(check_subspace_dimension("d", 3.0, 10, "m"), int)
+    with pytest.raises(ParameterError, match=r"'d' = 11: must be <= the number of parameters "
+                                             r"P = 10 of lenet-5"):
+        check_subspace_dimension("d", 11, 10, "lenet-5")
+    with pytest.raises(ParameterError, match=r"'check_d' = 0: must be >= 1"):
+        check_subspace_dimension("check_d", 0, 10, "m")
+    for bad in (2.5, True, "3", None):
+        with pytest.raises(ParameterError, match="integer"):
+            check_subspace_dimension("d", bad, 10, "m")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from goldilocks_nb.contract import ParameterError
 from goldilocks_nb.curvature import (
     curvature_sweep,
     expected_g_curvature,
@@ -19,7 +20,6 @@ from goldilocks_nb.functional import logits, scale_params
 from goldilocks_nb.random_logit import (
     agreement,
     check_alphas,
-    check_dimensions,
     dimension_sweep,
     logit_model_sweep,
     predicted_g_curvature,
@@ -120,13 +120,13 @@ def test_validation_before_compute(tiny, monkeypatch):
     monkeypatch.setattr(rl, "projected_jacobian", boom)
     monkeypatch.setattr(rl, "curvature_sweep", boom)
     P = sum(v.numel() for v in theta.values())
-    with pytest.raises(ValueError, match="exceeds the number of parameters"):
+    with pytest.raises(ParameterError, match=rf"'d' = {P + 1}: must be <= .* P = {P} of MLP"):
         logit_model_sweep(model, theta, X, alphas=[1.0], d=P + 1, seeds=[0])
     with pytest.raises(ValueError, match="alpha"):
         logit_model_sweep(model, theta, X, alphas=[1.0, 0.0], d=3, seeds=[0])
     with pytest.raises(ValueError, match="seeds"):
         logit_model_sweep(model, theta, X, alphas=[1.0], d=3, seeds=[])
-    with pytest.raises(ValueError, match="exceeds the number of parameters"):
+    with pytest.raises(ParameterError, match=rf"'d_values' = {P + 1}: must be <= .* P = {P}"):
         dimension_sweep(model, theta, X, y, d_values=[2, P + 1], alphas=[1.0], seeds=[0])
     with pytest.raises(ValueError, match="alpha"):
         dimension_sweep(model, theta, X, y, d_values=[2, 3], alphas=[-1.0], seeds=[0])
@@ -137,11 +137,19 @@ def test_validation_before_compute(tiny, monkeypatch):
         true_g_curvature(torch.zeros(2, 3, 4), torch.zeros(3, 3), [1.0], degree=3)
 
 
-def test_check_dimensions():
-    assert check_dimensions([1, 5, 10], 10) == [1, 5, 10]
-    for bad in ([], [0, 2], [3, 2], [2.5], [5, 11]):
-        with pytest.raises(ValueError):
-            check_dimensions(bad, 10)
+def test_dimension_sweep_refuses_bad_d_values_before_compute(tiny, monkeypatch):
+    import goldilocks_nb.random_logit as rl
+
+    model, theta, X, y, *_ = tiny
+
+    def boom(*a, **k):
+        raise AssertionError("computed before validating")
+
+    monkeypatch.setattr(rl, "curvature_sweep", boom)
+    for bad, msg in (([], "at least one"), ([0, 2], ">= 1"), ([3, 2], "strictly increasing"),
+                     ([2.5], "integer"), ([5, 10**6], "<= the number of parameters")):
+        with pytest.raises(ValueError, match=msg):
+            dimension_sweep(model, theta, X, y, d_values=bad, alphas=[1.0], seeds=[0])
 
 
 def test_dimension_sweep_shapes_and_shared_basis(tiny):

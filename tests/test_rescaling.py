@@ -9,8 +9,6 @@ import pytest
 import torch
 
 from goldilocks_nb.curvature import random_subspace
-from goldilocks_nb.functional import get_params
-from goldilocks_nb.models import build_model
 from goldilocks_nb.rescaling import (
     curvature_at,
     curvature_map,
@@ -178,13 +176,9 @@ def test_log_distance_and_relative_error():
 
 
 @pytest.fixture
-def tiny():
-    gen = torch.Generator().manual_seed(0)
-    X = torch.randn(24, 1, 3, 3, generator=gen, dtype=torch.float64)
-    y = torch.randint(0, 4, (24,), generator=gen)
-    model = build_model("mlp", seed=2, input_shape=(1, 3, 3), num_classes=4, widths=[7, 5],
-                        dtype=torch.float64)
-    params = get_params(model)
+def tiny(tiny_net):
+    """The shared tiny network of ``conftest.tiny_net`` (degree 3) with a 6-column ``R``."""
+    model, params, X, y = tiny_net
     R = random_subspace(sum(v.numel() for v in params.values()), 6, seed=0)
     return model, params, X, y, R
 
@@ -207,3 +201,18 @@ def test_eq5_check_is_rounding_level(tiny):
         assert row["g_norm"] > 0 and row["h_norm"] > 0
     with pytest.raises(ValueError):
         eq5_check(model, params, X, y, R, [])
+
+
+def test_term_relative_error_on_a_zero_direct_term():
+    """Frobenius relative error; a zero direct term: 0 when the prediction is zero too,
+    UNDEFINED (nan) otherwise (no relative error exists; it fails any error < tol)."""
+    import math
+
+    from goldilocks_nb.rescaling import term_relative_error
+
+    ref = torch.tensor([[3.0, 0.0], [0.0, 4.0]], dtype=torch.float64)
+    pred = ref + torch.tensor([[0.0, 0.5], [0.5, 0.0]], dtype=torch.float64)
+    assert term_relative_error(pred, ref) == pytest.approx(math.sqrt(0.5) / 5.0)
+    zero = torch.zeros(2, 2, dtype=torch.float64)
+    assert term_relative_error(zero, zero) == 0.0
+    assert math.isnan(term_relative_error(pred, zero))

@@ -9,15 +9,16 @@ from goldilocks_nb.functional import get_params
 from goldilocks_nb.mixtures import cluster_mixture
 from goldilocks_nb.models import build_model
 from goldilocks_nb.spectrum import (
+    Quadrature,
     broadened_density,
     count_outliers,
     density_l1,
     exact_hessian_spectrum,
+    exact_quadrature,
     hessian_operator,
-    lanczos_tridiagonal,
     outlier_edge,
     positive_curvature_of,
-    slq_nodes,
+    slq,
 )
 
 
@@ -81,51 +82,104 @@ def test_positive_curvature_of_is_eq2_of_the_curvature_package():
         positive_curvature_of(np.array([1.0, np.nan]))
 
 
+class _Dense:
+    """A dense symmetric matrix as a curvlinops operator (independent of the engine)."""
+
+    @staticmethod
+    def of(A: torch.Tensor):
+        from curvlinops.examples import TensorLinearOperator
+
+        return TensorLinearOperator(A)
+
+
 def test_lanczos_moments_exact_for_low_degree():
-    """Gauss quadrature with m nodes integrates v^T A^k v exactly for k < 2m."""
+    """Gauss quadrature with m nodes integrates v^T A^k v exactly for k < 2m; the probes are
+    the randn draws after manual_seed(seed), and the caller's random state is untouched."""
     g = torch.Generator().manual_seed(0)
     Q, _ = torch.linalg.qr(torch.randn(40, 40, generator=g, dtype=torch.float64))
     lam = torch.linspace(-1, 3, 40, dtype=torch.float64)
     A = Q @ torch.diag(lam) @ Q.T
-    nodes, weights = slq_nodes(lambda V: A @ V, 40, num_probes=3, steps=6, seed=2)
-    v0 = (torch.randint(0, 2, (40, 3), generator=torch.Generator().manual_seed(2)) * 2 - 1
-          ).double()
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    q = slq(_Dense.of(A), num_probes=3, steps=6, seed=2)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert q.nodes.shape == q.weights.shape == (3, 6)
+    assert q.weights.sum() == pytest.approx(1.0)
+    with torch.random.fork_rng():
+        torch.manual_seed(2)
+        v0 = torch.stack([torch.randn(40, dtype=torch.float64) for _ in range(3)], 1)
     for k in range(1, 12):
         exact = np.mean([float(v @ torch.linalg.matrix_power(A, k) @ v / (v @ v))
                          for v in v0.T])
-        assert np.sum(weights * nodes**k) == pytest.approx(exact, rel=1e-9, abs=1e-9)
+        assert np.sum(q.weights * q.nodes**k) == pytest.approx(exact, rel=1e-9, abs=1e-9)
+    again = slq(_Dense.of(A), num_probes=3, steps=6, seed=2)
+    np.testing.assert_array_equal(again.nodes, q.nodes)
 
 
 def test_lanczos_full_run_recovers_spectrum():
     A = torch.diag(torch.arange(1.0, 11.0, dtype=torch.float64))
-    a, b = lanczos_tridiagonal(lambda V: A @ V, torch.ones(10, 1, dtype=torch.float64), 10)
-    T = torch.diag(a[0]) + torch.diag(b[0], 1) + torch.diag(b[0], -1)
-    np.testing.assert_allclose(torch.linalg.eigvalsh(T).numpy(), np.arange(1.0, 11.0),
-                               atol=1e-9)
+    q = slq(_Dense.of(A), num_probes=1, steps=10, seed=0)
+    np.testing.assert_allclose(np.sort(q.nodes[0]), np.arange(1.0, 11.0), atol=1e-9)
     with pytest.raises(ValueError, match="steps"):
-        lanczos_tridiagonal(lambda V: A @ V, torch.ones(10, 1, dtype=torch.float64), 11)
+        slq(_Dense.of(A), num_probes=1, steps=11, seed=0)
+    with pytest.raises(ValueError, match="steps"):
+        slq(_Dense.of(A), num_probes=1, steps=1, seed=0)
+    with pytest.raises(ValueError, match="num_probes"):
+        slq(_Dense.of(A), num_probes=0, steps=4, seed=0)
+
+
+def test_hessian_operator_is_the_engines_hessian(small_case):
+    net, p, X, y = small_case
+    A = hessian_operator(net, p, X, y)
+    H = dense_hessian(net, p, X, y)
+    V = torch.randn(A.shape[0], 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert A.shape == H.shape
+    torch.testing.assert_close(A @ V, H @ V, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(A @ V[:, 0], H @ V[:, 0], rtol=1e-10, atol=1e-12)
 
 
 def test_slq_density_close_to_exact_on_small_net(small_case):
     net, p, X, y = small_case
     ev = exact_hessian_spectrum(net, p, X, y)
-    op, P = hessian_operator(net, p, X, y)
-    nodes, weights = slq_nodes(op, P, num_probes=8, steps=25, seed=0)
-    assert weights.sum() == pytest.approx(1.0)
-    assert nodes.max() == pytest.approx(ev[0], rel=1e-6)
+    q = slq(hessian_operator(net, p, X, y), num_probes=8, steps=25, seed=0)
+    assert q.weights.sum() == pytest.approx(1.0)
+    assert q.nodes.max() == pytest.approx(ev[0], rel=1e-6)
     span = ev[0] - ev[-1]
-    grid = np.linspace(ev[-1] - 0.1 * span, ev[0] + 0.1 * span, 400)
-    d_exact = broadened_density(ev, None, grid, 0.03 * span)
-    d_slq = broadened_density(nodes, weights, grid, 0.03 * span)
+    bounds = (ev[-1], ev[0])
+    grid, d_exact = broadened_density(exact_quadrature(ev), bounds, 0.03 * span,
+                                      num_points=400, margin=0.1)
+    grid2, d_slq = broadened_density(q, bounds, 0.03 * span, num_points=400, margin=0.1)
+    np.testing.assert_allclose(grid, np.linspace(ev[-1] - 0.1 * span, ev[0] + 0.1 * span, 400))
+    np.testing.assert_array_equal(grid, grid2)
     assert np.trapezoid(d_exact, grid) == pytest.approx(1.0, abs=1e-3)
     assert density_l1(grid, d_exact, d_slq) < 0.3
+    # a different probe seed is a different (and still close) estimate
+    other = slq(hessian_operator(net, p, X, y), num_probes=8, steps=25, seed=1)
+    assert not np.array_equal(other.nodes, q.nodes)
+
+
+def test_broadened_density_is_the_gaussian_mixture():
+    """Against the mixture written out by hand: the kappa conversion gives width sigma."""
+    nodes = np.array([[0.0, 1.0, 3.0], [0.5, 2.0, 2.5]])
+    weights = np.array([[0.1, 0.2, 0.2], [0.25, 0.05, 0.2]])
+    grid, d = broadened_density(Quadrature(nodes, weights), (0.0, 3.0), 0.2, num_points=301,
+                                margin=0.0)
+    ref = sum(w * np.exp(-0.5 * ((grid - x) / 0.2) ** 2) / (0.2 * np.sqrt(2 * np.pi))
+              for x, w in zip(nodes.ravel(), weights.ravel(), strict=True))
+    np.testing.assert_allclose(grid, np.linspace(0.0, 3.0, 301))
+    np.testing.assert_allclose(d, ref, rtol=1e-9, atol=1e-12)
 
 
 def test_broadened_density_errors():
+    q = exact_quadrature(np.array([0.0, 1.0, 2.0]))
     with pytest.raises(ValueError, match="sigma"):
-        broadened_density(np.ones(3), None, np.linspace(0, 1, 5), 0.0)
+        broadened_density(q, (0.0, 2.0), 0.0)
+    with pytest.raises(ValueError, match="bounds"):
+        broadened_density(q, (2.0, 0.0), 0.1)
     with pytest.raises(ValueError, match="weights"):
-        broadened_density(np.ones(3), np.ones(2), np.linspace(0, 1, 5), 0.1)
+        broadened_density(Quadrature(np.ones((1, 3)), np.ones((1, 2))), (0.0, 2.0), 0.1)
+    with pytest.raises(ValueError, match="eigenvalues"):
+        exact_quadrature(np.array([1.0]))
 
 
 def test_outlier_edge_resolved_on_a_planted_gap():

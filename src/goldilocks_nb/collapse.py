@@ -32,7 +32,7 @@ from goldilocks_nb.curvature.gamma import (
     softmax_hessian,
     trace_shares,
 )
-from goldilocks_nb.functional import Params, logits, scale_params
+from goldilocks_nb.functional import Weights, logits, scale_params
 from goldilocks_nb.models import homogeneity_degree
 
 __all__ = [
@@ -265,7 +265,7 @@ def two_class_separation(p) -> dict[str, float]:
 
 def pre_collapse_scan(
     model: nn.Module,
-    params: Params,
+    params: Weights,
     X: torch.Tensor,
     y: torch.Tensor,
     alphas: Sequence[float],
@@ -327,7 +327,7 @@ def pre_collapse_scan(
 
 def first_layer_top_image(
     model: nn.Module,
-    params: Params,
+    params: Weights,
     X: torch.Tensor,
     y: torch.Tensor,
     alpha: float,

@@ -19,10 +19,16 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-Params = dict[str, torch.Tensor]
+#: A network's parameters by name, ``{name: tensor}`` (the type every pure function here
+#: takes; a chapter's ``Params`` is something else: its declared parameters).
+Weights = dict[str, torch.Tensor]
+#: Former name of :data:`Weights`, kept only for the modules being rewritten in parallel
+#: (``training/*``, ``curvature/collapsed.py``); rename there and delete after the merge.
+Params = Weights
 
 __all__ = [
     "Params",
+    "Weights",
     "check_alpha",
     "check_finite",
     "check_params",
@@ -44,7 +50,7 @@ def get_params(
     *,
     dtype: torch.dtype | None = None,
     device: str | torch.device | None = None,
-) -> Params:
+) -> Weights:
     """Detached copies of the model's parameters, in ``named_parameters()`` order."""
     return {
         name: p.detach().to(dtype=dtype or p.dtype, device=device or p.device).clone()
@@ -52,17 +58,17 @@ def get_params(
     }
 
 
-def flatten_params(params: Params) -> torch.Tensor:
+def flatten_params(params: Weights) -> torch.Tensor:
     """Concatenate the flattened tensors of ``params`` in their order: a vector of length P."""
     return torch.cat([t.reshape(-1) for t in params.values()])
 
 
-def unflatten_params(vector: torch.Tensor, like: Params) -> Params:
+def unflatten_params(vector: torch.Tensor, like: Weights) -> Weights:
     """Inverse of :func:`flatten_params`: split ``vector`` into tensors shaped as ``like``."""
     total = sum(t.numel() for t in like.values())
     if vector.ndim != 1 or vector.numel() != total:
         raise ValueError(f"expected a vector of {total} entries, got shape {tuple(vector.shape)}")
-    out: Params = {}
+    out: Weights = {}
     start = 0
     for name, t in like.items():
         out[name] = vector[start : start + t.numel()].view_as(t)
@@ -120,7 +126,7 @@ def check_finite(name: str, t: torch.Tensor, *, unit: str | None = None) -> None
     raise ValueError(f"{name} has {n} non-finite {plural} ({kind}) {where}")
 
 
-def check_params(model: nn.Module, params: Params) -> None:
+def check_params(model: nn.Module, params: Weights) -> None:
     """Validate ``params`` against ``model``: the same tensor names and shapes, finite values.
 
     ``params`` may list the names in another order (it sets the ``flatten_params`` order)
@@ -155,13 +161,13 @@ def check_params(model: nn.Module, params: Params) -> None:
         check_finite(f"params[{name!r}]", t)
 
 
-def scale_params(params: Params, alpha: float) -> Params:
+def scale_params(params: Weights, alpha: float) -> Weights:
     """The alpha-scaled parameters ``alpha * theta`` (new tensors)."""
     a = check_alpha(alpha)
     return {name: a * t for name, t in params.items()}
 
 
-def logits(model: nn.Module, params: Params, X: torch.Tensor) -> torch.Tensor:
+def logits(model: nn.Module, params: Weights, X: torch.Tensor) -> torch.Tensor:
     """Logits ``z = f_theta(X)`` of shape ``(N, K)``, evaluated at ``params``."""
     return functional_call(model, params, (X,))
 
@@ -178,7 +184,7 @@ def cross_entropy(z: torch.Tensor, y: torch.Tensor, temperature: float = 1.0) ->
 
 def loss(
     model: nn.Module,
-    params: Params,
+    params: Weights,
     X: torch.Tensor,
     y: torch.Tensor,
     *,
@@ -189,7 +195,7 @@ def loss(
 
 
 def homogeneity_deviation(
-    model: nn.Module, params: Params, X: torch.Tensor, alphas, degree: int
+    model: nn.Module, params: Weights, X: torch.Tensor, alphas, degree: int
 ) -> list[float]:
     """Max relative deviation ``|f(alpha theta) - alpha^L f(theta)| / |alpha^L f(theta)|``.
 

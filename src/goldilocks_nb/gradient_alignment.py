@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -35,7 +36,7 @@ from .curvature import positive_curvature, projected_hessian, random_subspace
 from .curvature.gamma import entropy, expected_g_term, softmax_hessian
 from .curvature.gauss_newton import gauss_newton_from_jacobian
 from .data import Dataset, class_prior, prior_subset
-from .functional import Params, check_alpha, flatten_params, scale_params
+from .functional import Weights, check_alpha, flatten_params, scale_params
 
 __all__ = [
     "assumption_stats",
@@ -195,11 +196,11 @@ def rgb32(ds: Dataset) -> Dataset:
 # ----------------------------------------------------------------------------- gradients
 
 
-def loss_gradient(model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor,
+def loss_gradient(model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor,
                   ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Full-parameter gradient of the mean cross-entropy (flat ``(P,)``), ``Qhat`` (mean
     softmax ``(K,)``) and the loss, in one forward and one backward pass."""
-    def f(p: Params) -> tuple[torch.Tensor, torch.Tensor]:
+    def f(p: Weights) -> tuple[torch.Tensor, torch.Tensor]:
         z = functional_call(model, p, (X,))
         return nn.functional.cross_entropy(z, y), z
 
@@ -208,7 +209,7 @@ def loss_gradient(model: nn.Module, params: Params, X: torch.Tensor, y: torch.Te
     return flatten_params(g), torch.softmax(z, 1).mean(0), float(loss)
 
 
-def class_mean_gradients(model: nn.Module, params: Params, X: torch.Tensor, *,
+def class_mean_gradients(model: nn.Module, params: Weights, X: torch.Tensor, *,
                          chunk_size: int = 1000) -> torch.Tensor:
     """``C``: ``(K, P)`` full-parameter class means ``c_k = (1/N) sum_mu grad f_k(x_mu)``.
 
@@ -237,7 +238,7 @@ def fit_line(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
             "r2": float(res.rvalue**2), "slope_origin": float((x @ y) / (x @ x))}
 
 
-def prior_sweep(model: nn.Module, params: Params, pool: Dataset, priors: np.ndarray, *,
+def prior_sweep(model: nn.Module, params: Weights, pool: Dataset, priors: np.ndarray, *,
                 subset_size: int, seed: int = 0, C: torch.Tensor | None = None,
                 progress: Callable = lambda it, **_: it) -> dict[str, np.ndarray]:
     """Figure 5b: the loss gradient on subsets drawn with class priors ``Q``.
@@ -270,7 +271,7 @@ def prior_sweep(model: nn.Module, params: Params, pool: Dataset, priors: np.ndar
     return res
 
 
-def gradient_cosines(model: nn.Module, params: Params, datasets: dict[str, Dataset], *,
+def gradient_cosines(model: nn.Module, params: Weights, datasets: dict[str, Dataset], *,
                      alpha: float = 1.0) -> dict:
     """Figure 5a: pairwise cosines between the loss gradients at ``alpha * theta`` on
     ``datasets`` (same model), and each dataset's ``||Qhat - Q||``."""
@@ -293,7 +294,7 @@ def gradient_cosines(model: nn.Module, params: Params, datasets: dict[str, Datas
 # ----------------------------------------------------------------------------- Figure 6
 
 
-def init_statistics(model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, *,
+def init_statistics(model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor, *,
                     d: int, subspace_seed: int) -> dict[str, float]:
     """Figure 6's statistics of one initialisation on one batch.
 
@@ -317,28 +318,55 @@ def init_statistics(model: nn.Module, params: Params, X: torch.Tensor, y: torch.
             "seconds": time.perf_counter() - t0}
 
 
+def _spearman(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Spearman's rho along ``axis`` (Pearson correlation of the ranks, ties averaged);
+    ``nan`` where either variable is constant (no rank correlation defined)."""
+    xr = stats.rankdata(x, axis=axis)
+    yr = stats.rankdata(y, axis=axis)
+    xr = xr - xr.mean(axis=axis, keepdims=True)
+    yr = yr - yr.mean(axis=axis, keepdims=True)
+    den = np.sqrt((xr**2).sum(axis=axis) * (yr**2).sum(axis=axis))
+    return np.where(den > 0, (xr * yr).sum(axis=axis) / np.where(den > 0, den, 1.0), np.nan)
+
+
 def rank_correlations(table: dict[str, np.ndarray], pairs: Sequence[tuple[str, str]], *,
                       n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> dict:
     """Spearman rho for each pair of columns with a seeded percentile-bootstrap interval.
 
-    Returns ``{(u, v): {"rho", "lo", "hi"}}`` (inits resampled with replacement).
+    The resamples come from :func:`scipy.stats.bootstrap` (``paired=True``: the inits are
+    resampled with replacement, each keeping its two values; ``n_boot`` resamples,
+    ``rng=numpy.random.default_rng(seed)``, the same generator state for every pair;
+    ``method="percentile"``). Percentile, not BCa: it is the interval the chapter defines
+    (the central ``level`` of the resampled rhos), and it stays defined when the resampled
+    rhos are all equal (a perfect rank correlation gives ``[-1, -1]`` or ``[1, 1]``, where
+    BCa's acceleration is undefined). A resample in which a column is constant has no rank
+    correlation (``nan``; with 5 inits about one resample in 600): the interval is the
+    percentile interval of the resamples where rho is defined (``numpy.nanquantile`` of
+    scipy's ``bootstrap_distribution``; scipy's own interval is ``nan`` as soon as one
+    resample is), which equals scipy's interval when every resample is defined.
+
+    Returns ``{(u, v): {"rho", "lo", "hi"}}``.
+
+    Raises:
+        ValueError: fewer than 4 inits, or no resample with a defined rank correlation.
     """
     n = len(next(iter(table.values())))
     if n < 4:
         raise ValueError(f"rank correlations need at least 4 inits, got {n}")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_boot, n))
     q = (1 - level) / 2
     out = {}
     for u, v in pairs:
         x, y = np.asarray(table[u], float), np.asarray(table[v], float)
-        rho = float(stats.spearmanr(x, y).statistic)
-        xr = stats.rankdata(x[idx], axis=1)
-        yr = stats.rankdata(y[idx], axis=1)
-        xr -= xr.mean(1, keepdims=True)
-        yr -= yr.mean(1, keepdims=True)
-        den = np.sqrt((xr**2).sum(1) * (yr**2).sum(1))
-        boot = np.where(den > 0, (xr * yr).sum(1) / np.where(den > 0, den, 1), np.nan)
+        rho = float(_spearman(x, y))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+            boot = stats.bootstrap((x, y), _spearman, paired=True, vectorized=True,
+                                   n_resamples=int(n_boot), confidence_level=level,
+                                   method="percentile",
+                                   rng=np.random.default_rng(seed)).bootstrap_distribution
+        if np.isnan(boot).all():
+            raise ValueError(f"no bootstrap interval for {u}-{v}: every resample of the {n} "
+                             f"inits has a constant column")
         lo, hi = np.nanquantile(boot, [q, 1 - q])
         out[(u, v)] = {"rho": rho, "lo": float(lo), "hi": float(hi)}
     return out

@@ -22,12 +22,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from .contract import ParameterError
+
 __all__ = [
     "MLP",
     "LeNet300100",
     "LeNet5",
     "MODEL_NAMES",
     "build_model",
+    "check_subspace_dimension",
     "homogeneity_degree",
     "kaiming_normal_init",
     "num_parameters",
@@ -189,3 +192,33 @@ def homogeneity_degree(model: nn.Module) -> int:
 def num_parameters(model: nn.Module) -> int:
     """Number of trainable scalars ``P``."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def check_subspace_dimension(name: str, value: int, num_params: int, model: str) -> int:
+    """A subspace dimension ``1 <= d <= P`` of ``model`` (the one check of the book's
+    chapters and :mod:`goldilocks_nb.random_logit`; the curvature engine validates its own
+    inputs once, in ``curvature._checks.prepare``).
+
+    Args:
+        name: the parameter's name (``"d"``, ``"check_d"``, ...), used in the message.
+        value: its value.
+        num_params: ``P`` of ``model``.
+        model: the model's name, used in the message.
+
+    Returns:
+        ``value`` as an ``int``.
+
+    Raises:
+        ParameterError: naming the parameter, its value, what is allowed, the model and its
+            ``P``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) \
+            or int(value) != value:
+        raise ParameterError(f"parameter {name!r} = {value!r}: must be an integer "
+                             f"subspace dimension")
+    if value < 1:
+        raise ParameterError(f"parameter {name!r} = {value!r}: must be >= 1")
+    if value > num_params:
+        raise ParameterError(f"parameter {name!r} = {value!r}: must be <= the number of "
+                             f"parameters P = {num_params} of {model}")
+    return int(value)

@@ -10,8 +10,9 @@ import contextlib
 import math
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -22,6 +23,7 @@ __all__ = [
     "DTYPES",
     "log_grid",
     "output_dirs",
+    "progress_bar",
     "resolve_device",
     "resolve_dtype",
     "setup",
@@ -77,6 +79,19 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+T = TypeVar("T")
+
+
+def progress_bar(items: Iterable[T], desc: str, show: bool) -> Iterable[T]:
+    """``items`` behind a ``tqdm.auto`` bar labelled ``desc`` when ``show``, else as they
+    are (the chapters' long loops)."""
+    if not show:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(list(items), desc=desc)
 
 
 def log_grid(start: float, stop: float, num: int) -> list[float]:

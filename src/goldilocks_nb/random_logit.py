@@ -37,16 +37,14 @@ from goldilocks_nb.curvature import (
     projected_jacobian,
     random_subspace,
 )
-from goldilocks_nb.curvature._checks import check_num_directions
 from goldilocks_nb.curvature.gamma import softmax_hessian, trace_shares
 from goldilocks_nb.curvature.gauss_newton import gauss_newton_from_jacobian
-from goldilocks_nb.functional import Params, check_alpha, check_temperature, logits
-from goldilocks_nb.models import homogeneity_degree
+from goldilocks_nb.functional import Weights, check_alpha, check_temperature, logits
+from goldilocks_nb.models import check_subspace_dimension, homogeneity_degree
 
 __all__ = [
     "agreement",
     "check_alphas",
-    "check_dimensions",
     "dimension_sweep",
     "logit_model_sweep",
     "predicted_g_curvature",
@@ -69,20 +67,6 @@ def check_alphas(alphas: Sequence[float]) -> np.ndarray:
     if arr.size == 0:
         raise ValueError("alphas must hold at least one scale")
     return np.array([check_alpha(a) for a in arr])
-
-
-def check_dimensions(d_values: Sequence[int], num_params: int) -> list[int]:
-    """Subspace dimensions: integers ``1 <= d <= P``, strictly increasing.
-
-    Raises:
-        ValueError: empty list, a non-integer, ``d < 1``, ``d > P``, or not increasing.
-    """
-    out = [check_num_directions(num_params, d) for d in d_values]
-    if not out:
-        raise ValueError("d_values must hold at least one dimension")
-    if any(b <= a for a, b in zip(out, out[1:])):
-        raise ValueError(f"d_values must be strictly increasing, got {out}")
-    return out
 
 
 def _check_degree_temperature(degree: int, temperature: float) -> tuple[int, float]:
@@ -178,7 +162,7 @@ def top_sample_share(probs: torch.Tensor) -> float:
     return float(trace_shares(probs).max())
 
 
-def _seeds_and_logits(model: nn.Module, params: Params, X: torch.Tensor,
+def _seeds_and_logits(model: nn.Module, params: Weights, X: torch.Tensor,
                       seeds: Sequence[int]) -> tuple[list[int], torch.Tensor, torch.device]:
     """The subspace seeds as ints (at least one), float64 logits at ``params``, the device."""
     seeds = [int(s) for s in seeds]
@@ -189,7 +173,7 @@ def _seeds_and_logits(model: nn.Module, params: Params, X: torch.Tensor,
     return seeds, z, next(iter(params.values())).device
 
 
-def logit_model_sweep(model: nn.Module, params: Params, X: torch.Tensor, *,
+def logit_model_sweep(model: nn.Module, params: Weights, X: torch.Tensor, *,
                       alphas: Sequence[float], d: int, seeds: Sequence[int],
                       temperature: float = 1.0, degree: int | None = None) -> dict:
     """True and Eq. 8 G-term curvature across ``alpha`` for several subspaces (Figure 3).
@@ -209,7 +193,7 @@ def logit_model_sweep(model: nn.Module, params: Params, X: torch.Tensor, *,
     L = homogeneity_degree(model) if degree is None else degree
     L, t = _check_degree_temperature(L, temperature)
     P = sum(v.numel() for v in params.values())
-    (d,) = check_dimensions([d], P)
+    d = check_subspace_dimension("d", d, P, type(model).__name__)
     seeds, z, dev = _seeds_and_logits(model, params, X, seeds)
     true, pred, s_c2, s_e2 = [], [], [], []
     for seed in seeds:
@@ -264,7 +248,7 @@ def agreement(true: np.ndarray, predicted: np.ndarray, mask: np.ndarray | None =
 # ----------------------------------------------------------------------------- C7
 
 
-def dimension_sweep(model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, *,
+def dimension_sweep(model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor, *,
                     d_values: Sequence[int], alphas: Sequence[float], seeds: Sequence[int],
                     temperature: float = 1.0) -> dict:
     """Hessian and G-term positive curvature against the subspace dimension (Figure 4 left).
@@ -278,11 +262,16 @@ def dimension_sweep(model: nn.Module, params: Params, X: torch.Tensor, y: torch.
         ``"hessian"``, ``"g_term"``, ``"predicted"``.
 
     Raises:
-        ValueError: bad ``d_values`` (see :func:`check_dimensions`), ``alphas``, empty
+        ValueError: bad ``d_values`` (each ``1 <= d <= P``, strictly increasing; a
+            :class:`~goldilocks_nb.contract.ParameterError` naming the value), ``alphas``, empty
             ``seeds``, before any curvature is computed.
     """
     P = sum(v.numel() for v in params.values())
-    ds = check_dimensions(d_values, P)
+    ds = [check_subspace_dimension("d_values", d, P, type(model).__name__) for d in d_values]
+    if not ds:
+        raise ValueError("d_values must hold at least one dimension")
+    if any(b <= a for a, b in zip(ds, ds[1:])):
+        raise ValueError(f"d_values must be strictly increasing, got {ds}")
     arr = check_alphas(alphas)
     L, t = _check_degree_temperature(homogeneity_degree(model), temperature)
     seeds, z, dev = _seeds_and_logits(model, params, X, seeds)

@@ -36,7 +36,8 @@ import torch
 from torch import nn
 
 from .curvature import gauss_newton_split, positive_curvature, projected_hessian, rescaled_split
-from .functional import Params, scale_params
+from .curvature.metrics import UNDEFINED
+from .functional import Weights, scale_params
 from .statistics import relative_error, summarize
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "goldilocks_zone_bounds",
     "ratio",
     "ratio_grid",
+    "term_relative_error",
     "zone_edges",
     "zone_interval",
 ]
@@ -287,7 +289,7 @@ def dominance_range(
 
 def curvature_at(
     model: nn.Module,
-    params: Params,
+    params: Weights,
     X: torch.Tensor,
     y: torch.Tensor,
     R: torch.Tensor,
@@ -303,15 +305,23 @@ def curvature_at(
     return positive_curvature(H)
 
 
-def _rel_or_zero(pred: torch.Tensor, ref: torch.Tensor) -> float:
+def term_relative_error(pred: torch.Tensor, ref: torch.Tensor) -> float:
+    """Frobenius relative error ``||pred - ref|| / ||ref||`` of a predicted curvature term.
+
+    Where the direct term ``ref`` is exactly zero (a softmax collapsed to one-hot in float
+    arithmetic makes ``G`` vanish) a relative error exists only if ``pred`` is zero too:
+    then ``0.0`` (exact agreement); otherwise
+    :data:`goldilocks_nb.curvature.metrics.UNDEFINED` (``nan``, the engine's convention for
+    a quantity with no value), which fails every ``error < tol`` test.
+    """
     if float(torch.linalg.matrix_norm(ref)) == 0.0:
-        return 0.0 if float(torch.linalg.matrix_norm(pred)) == 0.0 else float("inf")
+        return 0.0 if float(torch.linalg.matrix_norm(pred)) == 0.0 else UNDEFINED
     return relative_error(pred, ref)
 
 
 def eq5_check(
     model: nn.Module,
-    params: Params,
+    params: Weights,
     X: torch.Tensor,
     y: torch.Tensor,
     R: torch.Tensor,
@@ -331,9 +341,9 @@ def eq5_check(
     Returns:
         One dict per point: ``alpha``, ``temperature``, ``g_rel_error``,
         ``h_rel_error`` (Frobenius, relative to the direct term), ``g_norm``, ``h_norm``
-        (spectral norms of the direct terms). Where the direct term is exactly zero (a
-        softmax collapsed to one-hot in float arithmetic makes ``G`` vanish) the error is
-        0 if the prediction is exactly zero too, ``inf`` otherwise.
+        (spectral norms of the direct terms). Where the direct term is exactly zero the
+        error is 0 if the prediction is exactly zero too, ``UNDEFINED`` (``nan``)
+        otherwise (:func:`term_relative_error`).
     """
     pts = [(float(a), float(t)) for a, t in points]
     if not pts:
@@ -347,8 +357,8 @@ def eq5_check(
         out.append({
             "alpha": a,
             "temperature": t,
-            "g_rel_error": _rel_or_zero(G_pred, G_dir),
-            "h_rel_error": _rel_or_zero(H_pred, H_dir),
+            "g_rel_error": term_relative_error(G_pred, G_dir),
+            "h_rel_error": term_relative_error(H_pred, H_dir),
             "g_norm": float(torch.linalg.matrix_norm(G_dir, ord=2)),
             "h_norm": float(torch.linalg.matrix_norm(H_dir, ord=2)),
         })

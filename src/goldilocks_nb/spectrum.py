@@ -13,14 +13,16 @@ measures both pictures on top of the curvature engine's Hessian-vector products
 * :func:`outlier_edge`: the same edge (largest ratio gap among the top ``M``) with its
   resolution, the gap against the largest gap on the bulk side of it; a count is
   reported only where the edge is resolved (chapter 05).
-* :func:`lanczos_tridiagonal`, :func:`slq_nodes`, :func:`broadened_density`: the spectral
-  density of a large Hessian by stochastic Lanczos quadrature (Ghorbani et al. 2019,
-  PyHessian), the same broadening applied to an exact spectrum for validation.
+* :class:`HessianOperator` (the engine's products as a curvlinops linear operator),
+  :func:`slq`, :func:`exact_quadrature`, :func:`broadened_density`: the spectral density of
+  a large Hessian by stochastic Lanczos quadrature (Ghorbani et al. 2019; Papyan 2020,
+  Alg. 2) with curvlinops' Lanczos and broadening, the same broadening applied to an exact
+  spectrum for validation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,20 +30,33 @@ import torch
 from torch import nn
 
 from .curvature import hessian_matmat, positive_curvature
-from .functional import Params
+from .functional import Weights
+
+with warnings.catch_warnings():
+    # curvlinops imports linear_operator, which calls the deprecated torch.jit.script at
+    # import time (a FutureWarning into every notebook); import it quietly, as
+    # goldilocks_nb.curvature does for torch's jvp decompositions.
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
+    from curvlinops._torch_base import PyTorchLinearOperator
+    from curvlinops.papyan2020traces.spectrum import (
+        fast_lanczos,
+        lanczos_approximate_spectrum_from_iter,
+    )
 
 __all__ = [
+    "HessianOperator",
     "OutlierEdge",
     "OutlierSplit",
+    "Quadrature",
     "broadened_density",
     "count_outliers",
     "density_l1",
     "exact_hessian_spectrum",
+    "exact_quadrature",
     "hessian_operator",
-    "lanczos_tridiagonal",
     "outlier_edge",
     "positive_curvature_of",
-    "slq_nodes",
+    "slq",
 ]
 
 #: Largest parameter count accepted by :func:`exact_hessian_spectrum` (a float64 P x P
@@ -49,28 +64,54 @@ __all__ = [
 MAX_DENSE_PARAMS = 12_000
 
 
-def _num_params(params: Params) -> int:
+def _num_params(params: Weights) -> int:
     return int(sum(v.numel() for v in params.values()))
 
 
-def hessian_operator(model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, *,
-                     temperature: float = 1.0, chunk_size: int | None = None
-                     ) -> tuple[Callable[[torch.Tensor], torch.Tensor], int]:
-    """``(V -> H V, P)``: the engine's Hessian-vector products as a block operator.
+class HessianOperator(PyTorchLinearOperator):
+    """The loss Hessian as a curvlinops linear operator, ``V -> H V`` through the engine's
+    :func:`goldilocks_nb.curvature.hessian_matmat` (the one Hessian code of the book).
 
-    ``V`` has shape ``(P, m)``; the product is taken in ``V``'s dtype. ``model`` is not
-    mutated.
+    curvlinops' own examples subclass ``curvlinops._torch_base.PyTorchLinearOperator`` the
+    same way; ``A @ v``, ``A @ V`` and ``A.to_scipy()`` then work as for curvlinops'
+    operators. Products are taken in the parameters' dtype; ``model`` is not mutated.
     """
-    P = _num_params(params)
 
-    def matmat(V: torch.Tensor) -> torch.Tensor:
-        return hessian_matmat(model, params, X, y, V, temperature=temperature,
-                              chunk_size=chunk_size)
+    SELF_ADJOINT = True
 
-    return matmat, P
+    def __init__(self, model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor, *,
+                 temperature: float = 1.0, chunk_size: int | None = None) -> None:
+        P = _num_params(params)
+        super().__init__([(P,)], [(P,)])
+        self._model, self._params, self._X, self._y = model, params, X, y
+        self._temperature, self._chunk_size = temperature, chunk_size
+        first = next(iter(params.values()))
+        self._device, self._dtype = first.device, first.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self._dtype
+
+    def _matmat(self, X: list[torch.Tensor]) -> list[torch.Tensor]:
+        (V,) = X
+        return [hessian_matmat(self._model, self._params, self._X, self._y,
+                               V.to(self._dtype), temperature=self._temperature,
+                               chunk_size=self._chunk_size)]
 
 
-def exact_hessian_spectrum(model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor,
+def hessian_operator(model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor, *,
+                     temperature: float = 1.0, chunk_size: int | None = None
+                     ) -> HessianOperator:
+    """The loss Hessian at ``params`` as a :class:`HessianOperator` (``P = A.shape[0]``)."""
+    return HessianOperator(model, params, X, y, temperature=temperature,
+                           chunk_size=chunk_size)
+
+
+def exact_hessian_spectrum(model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor,
                            *, temperature: float = 1.0, block: int = 256,
                            max_params: int = MAX_DENSE_PARAMS) -> np.ndarray:
     """All eigenvalues of the loss Hessian, in descending order (float64).
@@ -86,7 +127,7 @@ def exact_hessian_spectrum(model: nn.Module, params: Params, X: torch.Tensor, y:
     P = _num_params(params)
     if P > max_params:
         raise ValueError(f"exact spectrum needs P <= {max_params} parameters, got P = {P}; "
-                         f"use slq_nodes for larger nets")
+                         f"use slq for larger nets")
     if block < 1:
         raise ValueError(f"block must be >= 1, got {block}")
     device = next(iter(params.values())).device
@@ -240,93 +281,114 @@ def outlier_edge(eigenvalues: np.ndarray, *, max_outliers: int, min_gap: float,
 # --------------------------------------------------------------------------- SLQ
 
 
-def lanczos_tridiagonal(matmat: Callable[[torch.Tensor], torch.Tensor], v0: torch.Tensor,
-                        steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lanczos with full reorthogonalisation, run on all columns of ``v0`` at once.
+@dataclass(frozen=True)
+class Quadrature:
+    """Gauss quadrature of a spectral density: ``sum_ij weights[i, j] f(nodes[i, j])``
+    estimates ``(1/P) Tr f(H)``.
+
+    Attributes:
+        nodes: ``(num_probes, m)`` Ritz values, one row per probe (for an exact spectrum:
+            one row holding all ``P`` eigenvalues).
+        weights: same shape, non-negative, summing to 1 (row ``i``: the squared first
+            components of ``T_m``'s eigenvectors over ``num_probes``).
+    """
+
+    nodes: np.ndarray
+    weights: np.ndarray
+
+
+def slq(A: PyTorchLinearOperator, *, num_probes: int, steps: int, seed: int) -> Quadrature:
+    """Stochastic Lanczos quadrature (Ghorbani et al. 2019; Papyan 2020, Alg. 2) with
+    curvlinops' Lanczos (:func:`curvlinops.papyan2020traces.spectrum.fast_lanczos`).
+
+    Probe ``i`` is the ``i``-th ``torch.randn(P)`` draw after ``torch.manual_seed(seed)``
+    (drawn inside :func:`torch.random.fork_rng`: the caller's random state is restored);
+    ``m = steps`` Lanczos steps (no reorthogonalisation, as in Papyan's algorithm) give
+    ``T_m = U diag(theta) U^T``; the nodes are ``theta`` and the weights
+    ``U[0, :]^2 / num_probes``, so that per probe ``sum_j U[0, j]^2 theta_j^k =
+    v^T H^k v / ||v||^2`` for ``k < 2m``.
 
     Args:
-        matmat: symmetric operator ``(n, b) -> (n, b)`` (e.g. :func:`hessian_operator`).
-        v0: start vectors ``(n, b)`` (normalised here), one independent run per column.
-        steps: Lanczos steps ``m`` (``1 <= m <= n``).
+        A: symmetric operator (e.g. :func:`hessian_operator`), ``P x P``.
+        num_probes: independent probes ``>= 1``.
+        steps: Lanczos steps ``m`` with ``2 <= m <= P``.
+        seed: seed of the probes.
 
-    Returns:
-        ``(a, b)``: diagonals ``(b, m)`` and off-diagonals ``(b, m - 1)`` of the tridiagonal
-        matrices ``T_m`` (one per start vector). A run whose Krylov space closes early
-        keeps ``b = 0`` after that step (its later nodes carry zero weight).
+    Raises:
+        ValueError: bad ``num_probes``/``steps`` (before any product), or a run whose
+            Krylov space closed early (non-finite tridiagonal matrix).
     """
-    n, nb = v0.shape
-    if isinstance(steps, bool) or int(steps) != steps or not 1 <= steps <= n:
-        raise ValueError(f"steps must be an integer in [1, {n}], got {steps!r}")
-    Q = torch.zeros(steps, n, nb, dtype=v0.dtype, device=v0.device)
-    a = torch.zeros(nb, steps, dtype=v0.dtype, device=v0.device)
-    b = torch.zeros(nb, max(steps - 1, 0), dtype=v0.dtype, device=v0.device)
-    q = v0 / torch.linalg.vector_norm(v0, dim=0, keepdim=True)
-    alive = torch.ones(nb, dtype=torch.bool, device=v0.device)
-    for j in range(steps):
-        Q[j] = q
-        w = matmat(q)
-        a[:, j] = (q * w).sum(0)
-        # full reorthogonalisation (twice is enough) against all previous Lanczos vectors
-        for _ in range(2):
-            coef = torch.einsum("jnb,nb->jb", Q[: j + 1], w)
-            w = w - torch.einsum("jnb,jb->nb", Q[: j + 1], coef)
-        if j == steps - 1:
-            break
-        beta = torch.linalg.vector_norm(w, dim=0)
-        alive = alive & (beta > 1e-10 * a[:, : j + 1].abs().amax(1).clamp_min(1e-300))
-        b[:, j] = torch.where(alive, beta, torch.zeros_like(beta))
-        q = torch.where(alive, w / beta.clamp_min(1e-300), torch.zeros_like(w))
-    return a, b
-
-
-def slq_nodes(matmat: Callable[[torch.Tensor], torch.Tensor], dim: int, *, num_probes: int,
-              steps: int, seed: int, dtype: torch.dtype = torch.float64,
-              device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """Stochastic Lanczos quadrature: Gauss nodes and weights of the spectral density.
-
-    For each of ``num_probes`` Rademacher start vectors ``v``, ``m = steps`` Lanczos steps
-    give ``T_m = U diag(theta) U^T``; the nodes are ``theta`` and the weights
-    ``U[0, :]^2 / num_probes``, so that ``sum_i w_i f(theta_i)`` estimates
-    ``(1/P) Tr f(H)`` (exactly ``v^T f(H) v / ||v||^2`` per probe for polynomials of degree
-    ``< 2m``).
-
-    Returns:
-        ``(nodes, weights)``, each ``(num_probes, steps)``; weights sum to 1.
-    """
+    P = int(A.shape[0])
     if isinstance(num_probes, bool) or int(num_probes) != num_probes or num_probes < 1:
         raise ValueError(f"num_probes must be an integer >= 1, got {num_probes!r}")
-    gen = torch.Generator().manual_seed(int(seed))
-    v0 = (torch.randint(0, 2, (dim, int(num_probes)), generator=gen) * 2 - 1).to(
-        dtype=dtype, device=device)
-    a, b = lanczos_tridiagonal(matmat, v0, steps)
-    nodes, weights = [], []
-    for i in range(a.shape[0]):
-        T = torch.diag(a[i]) + torch.diag(b[i], 1) + torch.diag(b[i], -1)
-        theta, U = torch.linalg.eigh(T.cpu().to(torch.float64))
-        nodes.append(theta.numpy())
-        weights.append((U[0] ** 2).numpy() / a.shape[0])
-    return np.stack(nodes), np.stack(weights)
+    if isinstance(steps, bool) or int(steps) != steps or not 2 <= steps <= P:
+        raise ValueError(f"steps must be an integer in [2, P = {P}], got {steps!r}")
+    devices = [A.device] if torch.device(A.device).type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(seed))
+        runs = [fast_lanczos(A, int(steps)) for _ in range(int(num_probes))]
+    nodes = np.stack([evals.detach().cpu().double().numpy() for evals, _ in runs])
+    weights = np.stack([(evecs[0] ** 2).detach().cpu().double().numpy() for _, evecs in runs])
+    if not (np.isfinite(nodes).all() and np.isfinite(weights).all()):
+        raise ValueError(f"Lanczos broke down within {steps} steps (the Krylov space of a "
+                         f"probe closed early); use fewer steps")
+    return Quadrature(nodes, weights / weights.shape[0])
 
 
-def broadened_density(nodes: np.ndarray, weights: np.ndarray | None, grid: np.ndarray,
-                      sigma: float) -> np.ndarray:
-    """Gaussian-broadened spectral density ``sum_i w_i N(t; theta_i, sigma^2)`` on ``grid``.
+def exact_quadrature(eigenvalues: np.ndarray) -> Quadrature:
+    """An exact spectrum as a quadrature: every eigenvalue a node of weight ``1 / P``."""
+    lam = np.asarray(eigenvalues, dtype=np.float64).ravel()
+    if lam.size < 2 or not np.isfinite(lam).all():
+        raise ValueError(f"need at least 2 finite eigenvalues, got {lam.size}")
+    return Quadrature(lam[None, :], np.full((1, lam.size), 1.0 / lam.size))
 
-    With ``weights=None`` each node weighs ``1 / len(nodes)`` (an exact spectrum).
+
+def broadened_density(q: Quadrature, bounds: tuple[float, float], sigma: float, *,
+                      num_points: int = 600, margin: float = 0.05
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian-broadened density ``sum_ij w_ij N(t; theta_ij, sigma^2)`` on a grid, by
+    curvlinops' :func:`~curvlinops.papyan2020traces.spectrum.lanczos_approximate_spectrum_from_iter`
+    (Papyan 2020, Alg. 2), averaged over the probes.
+
+    The grid is ``num_points`` points on ``[lo - margin w, hi + margin w]`` with
+    ``(lo, hi) = bounds`` and ``w = hi - lo``. curvlinops sets the Gaussian's width through
+    ``kappa`` and the number of nodes ``m`` (``sigma_[-1,1] = 2 / ((m - 1) sqrt(8 ln
+    kappa))`` on the grid mapped to ``[-1, 1]``); ``kappa`` is chosen here so that the width
+    is ``sigma`` in eigenvalue units for any ``m``, so that an exact spectrum
+    (:func:`exact_quadrature`) and an SLQ estimate are broadened alike.
+
+    Returns:
+        ``(grid, density)``, float64 arrays of ``num_points``.
     """
-    if not sigma > 0:
+    lo, hi = float(bounds[0]), float(bounds[1])
+    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+        raise ValueError(f"bounds must be finite with lo < hi, got {bounds!r}")
+    if not (np.isfinite(sigma) and sigma > 0):
         raise ValueError(f"sigma must be > 0, got {sigma!r}")
-    x = np.asarray(nodes, dtype=np.float64).ravel()
-    w = (np.full(x.size, 1.0 / x.size) if weights is None
-         else np.asarray(weights, dtype=np.float64).ravel())
-    if w.size != x.size:
-        raise ValueError(f"{x.size} nodes but {w.size} weights")
-    t = np.asarray(grid, dtype=np.float64)
-    out = np.zeros_like(t)
-    for start in range(0, x.size, 4096):
-        xs, ws = x[start:start + 4096], w[start:start + 4096]
-        out += (ws[None, :] * np.exp(-0.5 * ((t[:, None] - xs[None, :]) / sigma) ** 2)).sum(1)
-    return out / (sigma * np.sqrt(2 * np.pi))
+    if not margin >= 0:
+        raise ValueError(f"margin must be >= 0, got {margin!r}")
+    nodes = np.asarray(q.nodes, dtype=np.float64)
+    weights = np.asarray(q.weights, dtype=np.float64)
+    if nodes.shape != weights.shape or nodes.ndim != 2 or nodes.shape[1] < 2:
+        raise ValueError(f"nodes {nodes.shape} and weights {weights.shape} must be equal "
+                         f"(num_probes, m >= 2) arrays")
+    half_width = 0.5 * (hi - lo) * (1 + 2 * margin)  # curvlinops' d
+    m = nodes.shape[1]
+    log_kappa = (2.0 / ((m - 1) * sigma / half_width)) ** 2 / 8.0
+    kappa = float(np.exp(log_kappa))
+    if not np.isfinite(kappa):
+        raise ValueError(f"sigma = {sigma!r} is too narrow for {m} nodes on this range")
+    density = np.zeros(int(num_points))
+    grid = None
+    for i in range(nodes.shape[0]):
+        total = weights[i].sum()
+        lanczos_iter = (torch.as_tensor(nodes[i]),
+                        torch.as_tensor(np.sqrt(weights[i] / total))[None, :])
+        g, d = lanczos_approximate_spectrum_from_iter(lanczos_iter, (lo, hi), int(num_points),
+                                                      kappa, margin)
+        grid = g.numpy()
+        density += total * d.numpy()
+    return grid, density
 
 
 def density_l1(grid: np.ndarray, p: np.ndarray, q: np.ndarray) -> float:

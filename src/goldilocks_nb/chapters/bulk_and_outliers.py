@@ -40,8 +40,7 @@ from ..contract import (
     seed_agreement,
 )
 from ..data import DATASETS, Dataset, load_dataset
-from ..functional import Params as Weights
-from ..functional import get_params, loss, scale_params
+from ..functional import Weights, get_params, loss, scale_params
 from ..mixtures import cluster_mixture
 from ..models import build_model
 from ..notebook import torch_threads
@@ -51,10 +50,11 @@ from ..spectrum import (
     broadened_density,
     density_l1,
     exact_hessian_spectrum,
+    exact_quadrature,
     hessian_operator,
     outlier_edge,
     positive_curvature_of,
-    slq_nodes,
+    slq,
 )
 from ..training import gradient_descent_steps, loss_and_gradient
 
@@ -541,30 +541,27 @@ def slq_validation(params: Params, data: Dataset, small_case: dict, slq_data: Da
     small = build_model("mlp", seed=seed, input_shape=data.input_shape,
                         widths=[small_case["width"]] * 2, num_classes=data.num_classes,
                         dtype=torch.float64, device=data.X.device)
-    op, P = hessian_operator(small, small_case["params"], data.X, data.y)
-    steps = min(params.slq_steps, P)
-    nodes, weights = slq_nodes(op, P, num_probes=params.slq_probes, steps=steps,
-                               seed=seed, device=data.X.device)
+    op = hessian_operator(small, small_case["params"], data.X, data.y)
+    q = slq(op, num_probes=params.slq_probes, steps=min(params.slq_steps, op.shape[0]),
+            seed=seed)
     span = float(ev[0] - ev[-1])
     sigma = params.slq_sigma * span
-    grid = np.linspace(ev[-1] - 0.05 * span, ev[0] + 0.05 * span, 600)
-    exact = broadened_density(ev, None, grid, sigma)
-    slq = broadened_density(nodes, weights, grid, sigma)
+    bounds = (float(ev[-1]), float(ev[0]))
+    grid, exact = broadened_density(exact_quadrature(ev), bounds, sigma)
+    _, slq_density = broadened_density(q, bounds, sigma)
 
     net = build_model("mlp", seed=seed, input_shape=slq_data.input_shape,
                       widths=params.slq_widths, num_classes=slq_data.num_classes,
                       dtype=torch.float64, device=slq_data.X.device)
-    big_op, big_P = hessian_operator(net, get_params(net), slq_data.X, slq_data.y)
-    big_nodes, big_weights = slq_nodes(big_op, big_P, num_probes=params.slq_probes,
-                                       steps=params.slq_steps, seed=seed,
-                                       device=slq_data.X.device)
-    big_span = float(big_nodes.max() - big_nodes.min())
-    big_grid = np.linspace(big_nodes.min() - 0.05 * big_span, big_nodes.max() + 0.05 * big_span,
-                           600)
-    big_density = broadened_density(big_nodes, big_weights, big_grid, params.slq_sigma * big_span)
-    return {"grid": grid, "exact": exact, "slq": slq, "l1": density_l1(grid, exact, slq),
-            "exact_top": float(ev[0]), "ritz_top": float(nodes.max()),
-            "big_P": big_P, "big_nodes": big_nodes, "big_weights": big_weights,
+    big_op = hessian_operator(net, get_params(net), slq_data.X, slq_data.y)
+    big = slq(big_op, num_probes=params.slq_probes, steps=params.slq_steps, seed=seed)
+    big_bounds = (float(big.nodes.min()), float(big.nodes.max()))
+    big_grid, big_density = broadened_density(big, big_bounds,
+                                              params.slq_sigma * (big_bounds[1] - big_bounds[0]))
+    return {"grid": grid, "exact": exact, "slq": slq_density,
+            "l1": density_l1(grid, exact, slq_density),
+            "exact_top": float(ev[0]), "ritz_top": float(q.nodes.max()),
+            "big_P": int(big_op.shape[0]), "big_nodes": big.nodes, "big_weights": big.weights,
             "big_grid": big_grid, "big_density": big_density}
 
 

@@ -26,7 +26,6 @@ import torch
 from .. import collapse
 from ..contract import (
     ChapterParams,
-    ParameterError,
     Verdict,
     inconclusive,
     paper_quote,
@@ -43,8 +42,8 @@ from ..curvature.gamma import (
 )
 from ..data import DATASETS, Dataset, load_dataset
 from ..functional import get_params, logits, scale_params
-from ..models import build_model, num_parameters
-from ..notebook import output_dirs, resolve_device, resolve_dtype, setup
+from ..models import build_model, check_subspace_dimension, num_parameters
+from ..notebook import output_dirs, progress_bar, resolve_device, resolve_dtype, setup
 from ..results import cached
 from ..statistics import monotonicity
 
@@ -57,7 +56,6 @@ __all__ = [
     "Context",
     "Params",
     "Results",
-    "check_dimensions",
     "figure10_eigenvectors",
     "fmt_small",
     "judge",
@@ -235,17 +233,6 @@ class Params(ChapterParams):
         return np.sort(np.asarray(self.eps_grid, float))[::-1]
 
 
-def check_dimensions(params: Params, num_params: int) -> None:
-    """``d`` must not exceed the parameter count ``P`` of LeNet-300-100.
-
-    Raises:
-        ParameterError: naming ``d``, its value and ``P``.
-    """
-    if params.d > num_params:
-        raise ParameterError(f"parameter 'd' = {params.d!r}: must be <= the number of parameters "
-                             f"P = {num_params} of LeNet-300-100")
-
-
 @dataclass
 class Context:
     """Data, network and logits of the chapter (LeNet-300-100 at its Kaiming initialisation).
@@ -284,7 +271,8 @@ class Context:
 def load(params: Params) -> Context:
     """Load the data, build LeNet-300-100 (checking ``d <= P``) and its logits at alpha = 1."""
     dev, dtype = resolve_device(params.device), resolve_dtype(params.dtype)
-    check_dimensions(params, num_parameters(build_model("lenet-300-100", seed=0)))
+    check_subspace_dimension("d", params.d, num_parameters(build_model("lenet-300-100", seed=0)),
+                             "LeNet-300-100")
     ds = load_dataset(params.dataset, n=params.n_samples, seed=params.data_seed, dtype=dtype,
                       device=dev)
     dirs = output_dirs(params.results_dir)
@@ -550,14 +538,6 @@ def pre_collapse_scan(ctx: Context) -> list[dict]:
                   cache_dir=ctx.dirs["cache"])
 
 
-def _progress(items: Iterable, desc: str, progress: bool) -> Iterable:
-    if not progress:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(list(items), desc=desc)
-
-
 def figure10_eigenvectors(ctx: Context, *, progress: bool = False) -> list[dict]:
     """Per ``fig10_alphas`` value, the first layer's top Hessian eigenvector averaged over
     hidden units and the training image best aligned with it (cached)."""
@@ -565,7 +545,7 @@ def figure10_eigenvectors(ctx: Context, *, progress: bool = False) -> list[dict]
 
     def compute() -> list[dict]:
         out = []
-        for a in _progress(p.fig10_alphas, "Figure-10 eigenvectors", progress):
+        for a in progress_bar(p.fig10_alphas, "Figure-10 eigenvectors", progress):
             r = collapse.first_layer_top_image(ctx.model, ctx.theta, ctx.ds.X, ctx.ds.y, float(a),
                                                temperature=p.temperature, seed=p.subspace_seed)
             if not r["collapsed"]:

@@ -33,7 +33,7 @@ from ..contract import (
 from ..data import DATASETS, Dataset, load_dataset, long_tail_prior
 from ..functional import get_params, logits
 from ..models import build_model, num_parameters
-from ..notebook import log_grid, torch_threads
+from ..notebook import DTYPES, log_grid, torch_threads
 from ..results import cached
 from ..statistics import monotone_increase
 
@@ -88,7 +88,6 @@ __all__ = [
 
 FASHION_DATASETS = tuple(n for n in DATASETS if n.startswith("fashion-mnist"))
 CIFAR_DATASETS = tuple(n for n in DATASETS if n.startswith("cifar10"))
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
 #: LeNet-300-100's parameter count (784*300 + 300*100 + 100*10), the cap on ``d``.
 LENET_300_100_P = 266_200
 #: LeNet-5's parameter count on 3 x 32 x 32 inputs (chapter 00).

@@ -54,8 +54,8 @@ from ..curvature import (
 )
 from ..data import DATASETS, Dataset, load_dataset
 from ..functional import get_params, logits
-from ..models import MODEL_NAMES, build_model, num_parameters
-from ..notebook import log_grid, output_dirs, resolve_device, resolve_dtype, setup
+from ..models import MODEL_NAMES, build_model, check_subspace_dimension, num_parameters
+from ..notebook import log_grid, output_dirs, progress_bar, resolve_device, resolve_dtype, setup
 from ..rescaling import (
     curvature_at,
     curvature_map,
@@ -75,7 +75,6 @@ __all__ = [
     "Context",
     "Params",
     "alpha_sweeps",
-    "check_dimensions",
     "eq5_points",
     "figure1_data",
     "format_bounds",
@@ -250,20 +249,6 @@ class Params(ChapterParams):
         return 1e-8 if self.dtype == "float64" else 1e-3
 
 
-def check_dimensions(params: Params, num_params: Mapping[str, int]) -> None:
-    """``d`` and ``check_d`` must not exceed the parameter count ``P`` of any model.
-
-    Raises:
-        ParameterError: naming the parameter, its value, the model and its ``P``.
-    """
-    for name, P in num_params.items():
-        for label in ("d", "check_d", "zone_d"):
-            value = getattr(params, label)
-            if value > P:
-                raise ParameterError(f"parameter {label!r} = {value!r}: must be <= the number "
-                                     f"of parameters P = {P} of {name}")
-
-
 @dataclass
 class Context:
     """What every computation of the chapter needs: parameters, data, models, grids.
@@ -330,7 +315,8 @@ def load(params: Params) -> Context:
                           device=dev)
         net = build_model(name, seed=params.init_seed, input_shape=ds.input_shape, dtype=dtype,
                           device=dev)
-        check_dimensions(params, {name: num_parameters(net)})
+        for label in ("d", "check_d", "zone_d"):
+            check_subspace_dimension(label, getattr(params, label), num_parameters(net), name)
         data[name], nets[name], theta0[name] = ds, net, get_params(net)
         start, stop, num = params.alpha_grid[name]
         alphas[name] = np.array(log_grid(start, stop, int(num)))
@@ -341,14 +327,6 @@ def load(params: Params) -> Context:
     return Context(params, dev, dtype, data, nets, theta0, alphas, ratios, dirs)
 
 
-def _progress(items: Iterable, desc: str, progress: bool) -> Iterable:
-    if not progress:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(list(items), desc=desc)
-
-
 # ---- the sweep at T = 1 (Figures 1 left, 2, 13)
 def alpha_sweeps(ctx: Context, *, progress: bool = False) -> dict[str, list[dict]]:
     """Per model, :func:`~goldilocks_nb.curvature.curvature_sweep` records over the alpha
@@ -357,7 +335,7 @@ def alpha_sweeps(ctx: Context, *, progress: bool = False) -> dict[str, list[dict
     for name in ctx.models:
         net, th, ds = ctx.nets[name], ctx.theta0[name], ctx.data[name]
         sweep[name] = []
-        for seed in _progress(p.seeds, f"{name}: alpha sweep, T = 1", progress):
+        for seed in progress_bar(p.seeds, f"{name}: alpha sweep, T = 1", progress):
             sweep[name] += ctx.cached(
                 f"01-sweep-{name}-seed{seed}",
                 ctx.key(name, d=p.d, seed=seed, alphas=ctx.alphas[name]),
@@ -462,10 +440,19 @@ def eq5_points(ctx: Context) -> dict[str, list[dict]]:
     return out
 
 
+def _worst_error(errors: Iterable[float]) -> float:
+    """The largest error, ``nan`` (undefined, :func:`~goldilocks_nb.rescaling.term_relative_error`)
+    if any is undefined (``max`` alone would depend on where the ``nan`` stands)."""
+    arr = np.asarray(list(errors), dtype=float)
+    return float("nan") if np.isnan(arr).any() else float(arr.max())
+
+
 def measure_c3(eq5: Mapping[str, Sequence[Mapping]]) -> dict[str, dict[str, Any]]:
-    """C3's numbers per model: the largest relative errors of G' and H' against Eq. 5."""
-    return {name: dict(g_rel_error=max(r["g_rel_error"] for r in rows),
-                       h_rel_error=max(r["h_rel_error"] for r in rows), points=len(rows))
+    """C3's numbers per model: the largest relative errors of G' and H' against Eq. 5
+    (``nan`` where some point's relative error is undefined: the direct term exactly zero,
+    the prediction not)."""
+    return {name: dict(g_rel_error=_worst_error(r["g_rel_error"] for r in rows),
+                       h_rel_error=_worst_error(r["h_rel_error"] for r in rows), points=len(rows))
             for name, rows in eq5.items()}
 
 
@@ -531,7 +518,8 @@ def trajectories(ctx: Context, *, progress: bool = False) -> dict[str, list[dict
                        ctx.key(name, alpha=float(al), lr=p.gd_lr, steps=p.gd_steps),
                        lambda al=al, net=net, th=th, ds=ds: trajectory_equivalence(
                            net, th, ds.X, ds.y, alpha=float(al), lr=p.gd_lr, steps=p.gd_steps))
-            for al in _progress(p.equivalence_alphas, f"{name}: gradient descent pairs", progress)]
+            for al in progress_bar(p.equivalence_alphas, f"{name}: gradient descent pairs",
+                                   progress)]
     return out
 
 
@@ -562,7 +550,7 @@ def hutchinson_points(ctx: Context, *, progress: bool = False) -> dict[str, list
             lambda al=al, T=T, net=net, th=th, ds=ds: hutchinson_estimates(
                 net, {k: al * v for k, v in th.items()}, ds.X, ds.y,
                 n_probes=p.hutchinson_probes, seed=p.hutchinson_seed, temperature=T)))
-            for al, T in _progress(pts, f"{name}: Hutchinson ({p.hutchinson_probes} probes)",
+            for al, T in progress_bar(pts, f"{name}: Hutchinson ({p.hutchinson_probes} probes)",
                                    progress)]
     return out
 
@@ -949,11 +937,14 @@ def verdict_c3(c3: Mapping[str, Mapping[str, Any]], tol: float) -> Verdict:
     """
     measured = "; ".join(f"{m}: max rel. error G {v['g_rel_error']:.1e}, H-term "
                          f"{v['h_rel_error']:.1e} at {v['points']} points" for m, v in c3.items())
-    bad = [m for m, v in c3.items() if not max(v["g_rel_error"], v["h_rel_error"]) < tol]
+    bad = [m for m, v in c3.items() if not (v["g_rel_error"] < tol and v["h_rel_error"] < tol)]
     values = {m: dict(v) for m, v in c3.items()}
     if bad:
-        why = "; ".join(f"{m}: relative error {max(c3[m]['g_rel_error'], c3[m]['h_rel_error']):.1e}"
-                        f" above {tol:g}" for m in bad)
+        why = "; ".join(
+            f"{m}: relative error undefined (a direct term exactly zero, its prediction not)"
+            if math.isnan(_worst_error((c3[m]["g_rel_error"], c3[m]["h_rel_error"])))
+            else f"{m}: relative error {max(c3[m]['g_rel_error'], c3[m]['h_rel_error']):.1e}"
+                 f" above {tol:g}" for m in bad)
         return Verdict("C3", "not reproduced", measured, why, values)
     return Verdict("C3", "reproduced", measured, "", values)
 

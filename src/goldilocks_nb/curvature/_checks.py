@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from goldilocks_nb.functional import Params, check_finite, check_params, check_temperature
+from goldilocks_nb.functional import Weights, check_finite, check_params, check_temperature
 
 __all__ = [
     "NO_LABELS",
@@ -63,7 +63,7 @@ def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def num_params(params: Params) -> int:
+def num_params(params: Weights) -> int:
     """Total number of scalars ``P`` in ``params``."""
     return sum(t.numel() for t in params.values())
 
@@ -166,7 +166,7 @@ class Prepared:
     Hessian-vector product), ``T`` the temperature (``None`` where none is involved).
     """
 
-    params: Params
+    params: Weights
     X: torch.Tensor
     y: torch.Tensor | None
     R: torch.Tensor | None
@@ -212,7 +212,7 @@ def _cast(name: str, t: torch.Tensor, dtype: torch.dtype, device, unit: str | No
 
 def prepare(
     model: nn.Module,
-    params: Params,
+    params: Weights,
     X: torch.Tensor,
     y=NO_LABELS,
     R: torch.Tensor | None = None,

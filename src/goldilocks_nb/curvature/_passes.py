@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, jvp, vjp, vmap
 
-from goldilocks_nb.functional import Params
+from goldilocks_nb.functional import Weights
 
 from ._checks import Prepared, batch_chunks, check_logits
 from .relu_chain import chain_head, checked_relu_chain, direction_blocks, linear_tangent
@@ -48,7 +48,7 @@ __all__ = [
 
 
 def logits_chunked(
-    model: nn.Module, params: Params, X: torch.Tensor, chunk_size: int | None
+    model: nn.Module, params: Weights, X: torch.Tensor, chunk_size: int | None
 ) -> torch.Tensor:
     """Logits ``(N, K)`` at ``params``, evaluated chunk by chunk without autograd."""
     with torch.no_grad():
@@ -104,7 +104,7 @@ def loss_hvp(
     for sl in batch_chunks(N, chunk_size):
         Xc, yc = X[sl], y[sl]
 
-        def chunk_loss(s: Params, Xc=Xc, yc=yc) -> torch.Tensor:
+        def chunk_loss(s: Weights, Xc=Xc, yc=yc) -> torch.Tensor:
             z = functional_call(model, {**params, **s}, (Xc,))
             return nn.functional.cross_entropy(z / T, yc, reduction="sum") / N
 
@@ -135,7 +135,7 @@ def _add_leading_dim(tree):
 
 def second_order_pass(
     model: nn.Module,
-    params: Params,
+    params: Weights,
     X: torch.Tensor,
     C: torch.Tensor,
     R: torch.Tensor,
@@ -176,7 +176,7 @@ def second_order_pass(
         if chain is None:
             primals, dirs = params, tangents
 
-            def f(p: Params, Xc=Xc) -> torch.Tensor:
+            def f(p: Weights, Xc=Xc) -> torch.Tensor:
                 return functional_call(model, p, (Xc,))
 
         else:

@@ -13,7 +13,7 @@ import torch
 from scipy.sparse.linalg import LinearOperator, eigsh
 from torch import nn
 
-from goldilocks_nb.functional import Params
+from goldilocks_nb.functional import Weights
 
 from ._checks import check_result, prepare
 from ._passes import logits_checker, loss_hvp
@@ -24,7 +24,7 @@ __all__ = ["top_eigenpairs"]
 
 def top_eigenpairs(
     model: nn.Module,
-    params: Params,
+    params: Weights,
     X: torch.Tensor,
     y: torch.Tensor,
     k: int = 1,

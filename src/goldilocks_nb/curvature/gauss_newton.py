@@ -21,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from goldilocks_nb.functional import Params, check_finite
+from goldilocks_nb.functional import Weights, check_finite
 
 from ._checks import Prepared, check_logits, check_result, prepare
 from ._passes import logits_chunked, loss_coefficients, second_order_pass
@@ -65,7 +65,7 @@ def gauss_newton_from_jacobian(JR: torch.Tensor, probs: torch.Tensor) -> torch.T
 
 
 def g_term(
-    model: nn.Module, params: Params, X: torch.Tensor, R: torch.Tensor, *,
+    model: nn.Module, params: Weights, X: torch.Tensor, R: torch.Tensor, *,
     temperature: float = 1.0, chunk_size: int | None = JACOBIAN_CHUNK_SIZE,
 ) -> torch.Tensor:
     """Projected G-term ``R^T G R`` of the mean cross-entropy at temperature ``T`` (Eq. 4).
@@ -119,7 +119,7 @@ def split_prepared(
 
 
 def gauss_newton_split(
-    model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, R: torch.Tensor, *,
+    model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor, R: torch.Tensor, *,
     temperature: float = 1.0, chunk_size: int | None = DEFAULT_CHUNK_SIZE,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Both terms of the projected Gauss-Newton decomposition (Eq. 4) from one pass.
@@ -134,7 +134,7 @@ def gauss_newton_split(
 
 
 def h_term(
-    model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, R: torch.Tensor, *,
+    model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor, R: torch.Tensor, *,
     temperature: float = 1.0, chunk_size: int | None = DEFAULT_CHUNK_SIZE,
 ) -> torch.Tensor:
     """Projected H-term ``R^T [sum_mu sum_k (dl/dz_{mu k}) nabla^2 z_{mu k}] R`` (Eq. 4).
@@ -151,7 +151,7 @@ def h_term(
 
 
 def h_term_from_probs(
-    model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, R: torch.Tensor,
+    model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor, R: torch.Tensor,
     probs: torch.Tensor, *, chunk_size: int | None = DEFAULT_CHUNK_SIZE,
 ) -> torch.Tensor:
     """``H(p) = R^T [(1/N) sum_mu sum_k (p_{mu k} - 1{y_mu = k}) nabla^2 z_{mu k}] R``.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from goldilocks_nb.functional import Params
+from goldilocks_nb.functional import Weights
 
 from ._checks import check_result, prepare
 from ._passes import logits_checker, loss_hvp
@@ -28,7 +28,7 @@ __all__ = ["hessian_matmat", "projected_hessian"]
 
 
 def projected_hessian(
-    model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, R: torch.Tensor, *,
+    model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor, R: torch.Tensor, *,
     temperature: float = 1.0, chunk_size: int | None = DEFAULT_CHUNK_SIZE,
 ) -> torch.Tensor:
     """Projected loss Hessian ``R^T H R`` (Section 2; Eq. 4 split ``G + H_term``).
@@ -59,7 +59,7 @@ def projected_hessian(
 
 
 def hessian_matmat(
-    model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, V: torch.Tensor, *,
+    model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor, V: torch.Tensor, *,
     temperature: float = 1.0, chunk_size: int | None = DEFAULT_CHUNK_SIZE,
 ) -> torch.Tensor:
     """Hessian of the loss times a block of vectors, ``H V`` (forward-over-reverse).

@@ -16,7 +16,7 @@ import math
 import torch
 from torch import nn
 
-from goldilocks_nb.functional import Params
+from goldilocks_nb.functional import Weights
 
 from ._checks import NonFiniteResultError, check_result, prepare
 from ._passes import logits_checker, loss_hvp
@@ -27,7 +27,7 @@ __all__ = ["hutchinson_estimates"]
 
 
 def hutchinson_estimates(
-    model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, *,
+    model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor, *,
     n_probes: int, seed: int, temperature: float = 1.0, probes_per_pass: int = 16,
     chunk_size: int | None = DEFAULT_CHUNK_SIZE,
 ) -> dict[str, float]:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, jvp, vmap
 
-from goldilocks_nb.functional import Params
+from goldilocks_nb.functional import Weights
 
 from ._checks import batch_chunks, check_logits, check_result, prepare
 from ._passes import logits_chunked
@@ -46,21 +46,21 @@ larger chunks were faster on CPU (LeNet-300-100, d=50)."""
 
 
 def jacobian_chunk(
-    model: nn.Module, params: Params, X: torch.Tensor, tangents: Params
+    model: nn.Module, params: Weights, X: torch.Tensor, tangents: Weights
 ) -> torch.Tensor:
     """``(J R)`` on one chunk, as ``(d, n, K)``, for tangents ``{name: (d, *shape)}``."""
 
-    def f(p: Params) -> torch.Tensor:
+    def f(p: Weights) -> torch.Tensor:
         return functional_call(model, p, (X,))
 
-    def one(v: Params) -> torch.Tensor:
+    def one(v: Weights) -> torch.Tensor:
         return jvp(f, (params,), (v,))[1]
 
     return vmap(one)(tangents)
 
 
 def projected_jacobian(
-    model: nn.Module, params: Params, X: torch.Tensor, R: torch.Tensor, *,
+    model: nn.Module, params: Weights, X: torch.Tensor, R: torch.Tensor, *,
     chunk_size: int | None = JACOBIAN_CHUNK_SIZE,
 ) -> torch.Tensor:
     """Logit Jacobian times ``R`` by forward mode: ``(J R)_{mu k j}``.
@@ -87,7 +87,7 @@ def projected_jacobian(
 
 
 def logits_and_jacobian(
-    model: nn.Module, params: Params, X: torch.Tensor, R: torch.Tensor, chunk_size: int | None
+    model: nn.Module, params: Weights, X: torch.Tensor, R: torch.Tensor, chunk_size: int | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits ``(N, K)`` and ``J R`` ``(N, K, d)`` (inputs already prepared).
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, hessian, jacrev
 
-from goldilocks_nb.functional import Params, flatten_params, unflatten_params
+from goldilocks_nb.functional import Weights, flatten_params, unflatten_params
 
 __all__ = [
     "dense_g_term",
@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 
-def _flat_loss(model: nn.Module, params: Params, X, y, temperature: float):
+def _flat_loss(model: nn.Module, params: Weights, X, y, temperature: float):
     def f(theta: torch.Tensor) -> torch.Tensor:
         z = functional_call(model, unflatten_params(theta, params), (X,))
         return nn.functional.cross_entropy(z / temperature, y)
@@ -32,13 +32,13 @@ def _flat_loss(model: nn.Module, params: Params, X, y, temperature: float):
 
 
 def dense_hessian(
-    model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, *, temperature: float = 1.0
+    model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor, *, temperature: float = 1.0
 ) -> torch.Tensor:
     """Full loss Hessian ``(P, P)`` by ``torch.func.hessian`` over ``flatten_params``."""
     return hessian(_flat_loss(model, params, X, y, temperature))(flatten_params(params))
 
 
-def dense_jacobian(model: nn.Module, params: Params, X: torch.Tensor) -> torch.Tensor:
+def dense_jacobian(model: nn.Module, params: Weights, X: torch.Tensor) -> torch.Tensor:
     """Full logit Jacobian ``(N, K, P)`` by ``torch.func.jacrev``."""
 
     def f(theta: torch.Tensor) -> torch.Tensor:
@@ -48,7 +48,7 @@ def dense_jacobian(model: nn.Module, params: Params, X: torch.Tensor) -> torch.T
 
 
 def dense_g_term(
-    model: nn.Module, params: Params, X: torch.Tensor, *, temperature: float = 1.0
+    model: nn.Module, params: Weights, X: torch.Tensor, *, temperature: float = 1.0
 ) -> torch.Tensor:
     """``(1/(N T^2)) sum_mu J_mu^T [diag p_mu - p_mu p_mu^T] J_mu`` as a ``(P, P)`` matrix."""
     J = dense_jacobian(model, params, X)
@@ -59,7 +59,7 @@ def dense_g_term(
 
 
 def dense_h_term(
-    model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, *, temperature: float = 1.0
+    model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor, *, temperature: float = 1.0
 ) -> torch.Tensor:
     """``sum_mu sum_k (dl/dz_{mu k}) nabla^2 z_{mu k}`` as a ``(P, P)`` matrix.
 
@@ -78,7 +78,7 @@ def dense_h_term(
 
 def g_term_loop(
     model: nn.Module,
-    params: Params,
+    params: Weights,
     X: torch.Tensor,
     R: torch.Tensor,
     *,

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from goldilocks_nb.functional import Params
+from goldilocks_nb.functional import Weights
 
 from ._checks import check_logits
 
@@ -76,7 +76,7 @@ class ReluChain:
         return tuple(o * i for o, i in self.shapes)
 
 
-def relu_chain_of(model: nn.Module, params: Params) -> ReluChain | None:
+def relu_chain_of(model: nn.Module, params: Weights) -> ReluChain | None:
     """The chain declared by ``model.relu_chain()``, or ``None`` if there is none.
 
     Raises:
@@ -101,7 +101,7 @@ def relu_chain_of(model: nn.Module, params: Params) -> ReluChain | None:
     return ReluChain(names, shapes)  # type: ignore[arg-type]
 
 
-def checked_relu_chain(model: nn.Module, params: Params, X: torch.Tensor) -> ReluChain | None:
+def checked_relu_chain(model: nn.Module, params: Weights, X: torch.Tensor) -> ReluChain | None:
     """:func:`relu_chain_of`, then a check on (at most) two samples of ``X`` that
     ``model``'s forward computes the declared chain. Cheap: run it before heavy work.
 
@@ -125,7 +125,7 @@ def checked_relu_chain(model: nn.Module, params: Params, X: torch.Tensor) -> Rel
     return chain
 
 
-def chain_forward(chain: ReluChain, params: Params, a0: torch.Tensor) -> torch.Tensor:
+def chain_forward(chain: ReluChain, params: Weights, a0: torch.Tensor) -> torch.Tensor:
     """Logits ``(N, K)`` of the chain for flattened inputs ``a0`` ``(N, in)``."""
     return chain_head(chain)(a0 @ params[chain.names[0]].T, params)
 
@@ -137,7 +137,7 @@ def chain_head(chain: ReluChain):
     """
     rest = chain.names[1:]
 
-    def head(h1: torch.Tensor, params: Params) -> torch.Tensor:
+    def head(h1: torch.Tensor, params: Weights) -> torch.Tensor:
         x = h1
         for name in rest:
             x = torch.relu(x) @ params[name].T
@@ -224,7 +224,7 @@ def linear_tangent(block: DirectionBlock, aT: torch.Tensor) -> torch.Tensor:
 
 
 def chain_jacobian(
-    chain: ReluChain, params: Params, a0: torch.Tensor, blocks: list[DirectionBlock]
+    chain: ReluChain, params: Weights, a0: torch.Tensor, blocks: list[DirectionBlock]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits and projected Jacobian of the chain (module docstring's recursion).
 

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from goldilocks_nb.functional import Params, check_alpha
+from goldilocks_nb.functional import Weights, check_alpha
 from goldilocks_nb.models import homogeneity_degree
 
 from ._checks import (
@@ -69,7 +69,7 @@ def _check_points(points, degree, model) -> tuple[list[tuple[float, float]], int
 
 
 def rescaled_split(
-    model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, R: torch.Tensor,
+    model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor, R: torch.Tensor,
     points: Sequence[tuple[float, float]], *,
     degree: int | None = None, chunk_size: int | None = DEFAULT_CHUNK_SIZE, group_size: int = 1,
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -156,7 +156,7 @@ def _rescaled(
 
 def curvature_sweep(
     model: nn.Module,
-    params: Params,
+    params: Weights,
     X: torch.Tensor,
     y: torch.Tensor,
     *,
