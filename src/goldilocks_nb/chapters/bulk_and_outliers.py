@@ -51,7 +51,7 @@ from ..spectrum import (
     positive_curvature_of,
     slq_nodes,
 )
-from ..training import gradient_descent_steps, loss_and_gradient
+from ..training import descent_step, gradient_descent_steps
 
 __all__ = [
     "CACHE_VERSION",
@@ -562,8 +562,7 @@ def _sgd(model, theta: Weights, X, y, *, batch: int, epochs: int, lr: float,
         order = torch.randperm(N, generator=gen).to(X.device)
         for start in range(0, N - batch + 1, batch):
             idx = order[start:start + batch]
-            g, _ = loss_and_gradient(model, theta, X[idx], y[idx])
-            theta = {k: theta[k] - lr * g[k] for k in theta}
+            theta = descent_step(model, theta, X[idx], y[idx], lr=lr).params
     return theta
 
 

@@ -299,14 +299,15 @@ def load(params: Params) -> Context:
 
 def _grid(ctx: Context, model: str, *, alphas, eta0s, seeds, steps, log_every, rule="gd",
           labels="true", init_params=None, train=None, progress=False):
-    from ..training import train_grid
+    from ..training import Data, Execution, Grid, GridSpec, Record, Schedule, train_grid
 
-    return train_grid(ctx.models[model], train if train is not None else ctx.train[model],
-                      ctx.test[model], alphas=alphas, eta0s=eta0s, seeds=seeds, steps=steps,
-                      log_every=log_every, rule=rule, labels=labels, sharpness_steps=(),
-                      dtype=resolve_dtype(ctx.params.dtype), device=str(ctx.device),
-                      cache_dir=ctx.runs_dir, init_params=init_params,
-                      checkpoint_every=max(log_every, min(steps, 100)), progress=progress)
+    return train_grid(GridSpec(
+        Data(ctx.models[model], train if train is not None else ctx.train[model],
+             ctx.test[model], dtype=resolve_dtype(ctx.params.dtype)),
+        Grid(alphas, eta0s, seeds, init_params=init_params),
+        Schedule(steps, rule=rule, labels=labels),
+        Record(log_every, sharpness_steps=(), checkpoint_every=max(log_every, min(steps, 100))),
+        Execution(str(ctx.device), cache_dir=ctx.runs_dir, progress=progress)))
 
 
 def train_configs(ctx: Context, model: str, configs: Sequence[tuple[float, float]],
