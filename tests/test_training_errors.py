@@ -91,3 +91,26 @@ def test_the_callers_model_is_not_modified():
     train_grid(GridSpec.of(model, train, test, **{**KW, "alphas": [3.0]}))
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_grid_spec_groups_and_unknown_settings():
+    """GridSpec.of sends each setting to its group (the same runs as the groups built by
+    hand); a misspelt setting and the old keyword call are refused, naming what is wrong."""
+    from goldilocks_nb.training import Data, Execution, Grid, Record, Schedule
+    from goldilocks_nb.training.grid import make_problem
+
+    train, test = splits()
+    flat = GridSpec.of(tiny_model(), train, test, **KW)
+    grouped = GridSpec(Data(tiny_model(), train, test, dtype=DTYPE), Grid([1.0], [0.1], [0]),
+                       Schedule(2), Record(sharpness_steps=()),
+                       Execution("cpu", progress=False))
+    assert flat.schedule == grouped.schedule and flat.record == grouped.record
+    assert flat.execution == grouped.execution and flat.grid == grouped.grid
+    assert [c.key for c in make_problem(flat)[1]] == [c.key for c in make_problem(grouped)[1]]
+    assert flat.checkpoint_every == 2 and flat.data.num_classes == 10
+    with pytest.raises(TypeError, match="'stepz'"):
+        GridSpec.of(tiny_model(), train, test, stepz=3, **KW)
+    with pytest.raises(TypeError, match="takes a GridSpec"):
+        train_grid(tiny_model())
+    with pytest.raises(ValueError, match="GridSpec.schedule must be a Schedule"):
+        GridSpec(flat.data, flat.grid, {"steps": 2})
