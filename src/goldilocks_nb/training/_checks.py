@@ -23,6 +23,7 @@ __all__ = [
     "check_positive_list",
     "check_seeds",
     "check_split",
+    "unpack_split",
 ]
 
 
@@ -108,3 +109,14 @@ def check_split(name: str, X: Any, y: Any) -> None:
         raise ValueError(f"{name}: y must hold integer class indices, got {y.dtype}")
     if not torch.isfinite(X).all():
         raise ValueError(f"{name}: X has non-finite entries")
+
+
+def unpack_split(name: str, data: Any) -> tuple[Any, Any, int | None, str]:
+    """``(X, y, declared number of classes or None, source)`` from a Dataset (anything with
+    ``X`` and ``y``) or an ``(X, y)`` pair; checked by :func:`check_split`."""
+    if hasattr(data, "X") and hasattr(data, "y"):
+        classes = getattr(data, "num_classes", None)
+        return data.X, data.y, classes, str(getattr(data, "source", ""))
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return data[0], data[1], None, ""
+    raise ValueError(f"{name} must be a Dataset or an (X, y) pair, got {type(data).__name__}")

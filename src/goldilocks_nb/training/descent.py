@@ -56,10 +56,6 @@ __all__ = [
 ]
 
 
-def _check_rate(lr: float) -> float:
-    return check_positive("learning rate lr", lr)
-
-
 class Step(NamedTuple):
     """One gradient-descent step from ``theta_t`` (:func:`descent_step`).
 
@@ -185,7 +181,7 @@ def gradient_descent_steps(
         ValueError: ``lr <= 0``, ``steps < 1``, ``temperature <= 0`` (at the call, not at
             the first ``next``).
     """
-    lr = _check_rate(lr)
+    lr = check_positive("learning rate lr", lr)
     steps = check_int("steps", steps, 1)
     T = check_temperature(temperature)
     return _descend(model, params, X, y, lr, steps, T)
@@ -261,7 +257,8 @@ def gradient_descent(
         ValueError: ``lr <= 0``, ``steps < 1``, ``record_every < 1``, ``temperature <= 0``.
     """
     record_every = check_int("record_every", record_every, 1)
-    out = Trajectory(lr=_check_rate(lr), temperature=check_temperature(temperature))
+    out = Trajectory(lr=check_positive("learning rate lr", lr),
+                     temperature=check_temperature(temperature))
     for t, theta, value in gradient_descent_steps(
         model, params, X, y, lr=lr, steps=steps, temperature=temperature
     ):
@@ -281,7 +278,7 @@ def effective_learning_rate(eta0: float, alpha: float, degree: int) -> float:
     float (``alpha`` tiny, ``L`` large) is ``inf``: such a run diverges at its first step,
     which the grid records as divergence.
     """
-    eta0, alpha = _check_rate(eta0), check_alpha(alpha)
+    eta0, alpha = check_positive("eta0", eta0), check_alpha(alpha)
     try:
         return eta0 * alpha ** (2 - int(degree))
     except OverflowError:
@@ -327,7 +324,7 @@ def trajectory_equivalence(
         "loss_scaled", "max_loss_difference"}``.
     """
     a = check_alpha(alpha)
-    lr = _check_rate(lr)
+    lr = check_positive("learning rate lr", lr)
     steps = check_int("steps", steps, 1)
     L = homogeneity_degree(model) if degree is None else int(degree)
     if L < 1:

@@ -43,6 +43,7 @@ from ._checks import (
     check_positive_list,
     check_seeds,
     check_split,
+    unpack_split,
 )
 from .descent import effective_learning_rate
 from .rules import LABEL_MODES, RULES
@@ -66,16 +67,6 @@ class Split(NamedTuple):
 def _set(obj: Any, name: str, value: Any) -> None:
     """Store a normalised value on a frozen dataclass (inside its ``__post_init__``)."""
     object.__setattr__(obj, name, value)
-
-
-def _unpack(name: str, data: Any) -> tuple[torch.Tensor, torch.Tensor, int | None, str]:
-    """``(X, y, declared number of classes or None, source)`` from a Dataset or a pair."""
-    if hasattr(data, "X") and hasattr(data, "y"):
-        classes = getattr(data, "num_classes", None)
-        return data.X, data.y, classes, str(getattr(data, "source", ""))
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        return data[0], data[1], None, ""
-    raise ValueError(f"{name} must be a Dataset or an (X, y) pair, got {type(data).__name__}")
 
 
 @dataclass(frozen=True)
@@ -110,7 +101,7 @@ class Data:
                 raise ValueError(
                     f"{type(model).__name__} declares no homogeneity degree; pass degree")
         _set(self, "degree", check_int("degree", degree, 1))
-        X, y, k_train, source = _unpack("train", self.train)
+        X, y, k_train, source = unpack_split("train", self.train)
         check_split("train", X, y)
         X = X.detach().to(device="cpu", dtype=self.dtype).contiguous()
         y = y.detach().to(device="cpu", dtype=torch.long).contiguous()
@@ -128,7 +119,7 @@ class Data:
             raise ValueError(
                 f"train labels must lie in [0, {K}), got [{int(y.min())}, {int(y.max())}]")
         if self.test is not None:
-            X_t, y_t, k_test, test_source = _unpack("test", self.test)
+            X_t, y_t, k_test, test_source = unpack_split("test", self.test)
             check_split("test", X_t, y_t)
             if tuple(X_t.shape[1:]) != tuple(X.shape[1:]):
                 raise ValueError(f"test inputs have shape {tuple(X_t.shape[1:])}, train "
