@@ -69,9 +69,9 @@ def _set(obj: Any, name: str, value: Any) -> None:
     object.__setattr__(obj, name, value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Data:
-    """The network and the data it trains on.
+    """The network and the data it trains on (compared by identity: it holds tensors).
 
     Attributes:
         model: the architecture (its parameters are not used and never written to).
@@ -293,12 +293,23 @@ class Execution:
         address = self.dask_address
         if self.executor == "dask" and address is not None and not (
             isinstance(address, str) and "://" in address
-        ) and type(address).__name__ != "Client":
+        ) and not _is_dask_client(address):
             raise ValueError(
                 f"dask_address must be a scheduler address like 'tcp://host:8786' or a "
                 f"distributed.Client, got {address!r}")
         if self.cache_dir is not None:
             _set(self, "cache_dir", str(self.cache_dir))
+
+
+def _is_dask_client(obj: Any) -> bool:
+    """``obj`` is a ``distributed.Client`` (imported only when something else was given)."""
+    if isinstance(obj, (str, bytes)):
+        return False
+    try:
+        from distributed import Client
+    except ImportError:  # pragma: no cover - depends on the environment
+        return False
+    return isinstance(obj, Client)
 
 
 _GROUPS = {"data": Data, "grid": Grid, "schedule": Schedule, "record": Record,
