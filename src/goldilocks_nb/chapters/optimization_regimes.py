@@ -35,6 +35,7 @@ from ..functional import get_params, scale_params
 from ..models import build_model, num_parameters
 from ..notebook import resolve_device, resolve_dtype
 from ..results import ResultsDir, cached
+from ..training.descent import effective_learning_rate
 
 __all__ = [
     "MODELS",
@@ -868,7 +869,7 @@ def init_overstatement(study: Mapping[str, Any], sharp: Mapping[float, Any], dep
     out = {}
     for a, b in study["bisection"].items():
         if a < 1 and b["max_eta0"] is not None and a in sharp:
-            limit = 2 / (a ** (2 - depth) * sharp[a]["init"]["exact"])
+            limit = 2 / (effective_learning_rate(1.0, a, depth) * sharp[a]["init"]["exact"])
             out[a] = limit / b["max_eta0"]
     return out
 
@@ -1694,8 +1695,9 @@ def figure8(ctx: Context, res: Mapping[str, Any]):
         al = sorted(res[m]["sharp"])
         for key, ls, lab in (("exact", "-", r"$\eta\|H\|_2=2$ (Lanczos)"),
                              ("power", ":", r"$\eta\|H\|_2=2$ (20 power it.)")):
-            lim = [2 / (a ** (2 - L) * (res[m]["sharp"][a]["reentry"] or
-                                        res[m]["sharp"][a]["init"])[key]) for a in al]
+            lim = [2 / (effective_learning_rate(1.0, a, L) * (res[m]["sharp"][a]["reentry"] or
+                                                             res[m]["sharp"][a]["init"])[key])
+                   for a in al]
             ax.plot(al, lim, "k", ls=ls, lw=1, label=lab)
         st = res[m]["study"]["bisection"]
         xs = [a for a in sorted(st) if st[a]["max_eta0"] is not None]
