@@ -60,7 +60,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
 from goldilocks_nb.models import build_model, homogeneity_degree
-from goldilocks_nb.training import train_grid
+from goldilocks_nb.training import GridSpec, train_grid
 
 ModelFactory = Callable[[], nn.Module]
 
@@ -204,9 +204,10 @@ def engine_runs(model: nn.Module, X: torch.Tensor, y: torch.Tensor,
                 test: tuple[torch.Tensor, torch.Tensor] | None = None,
                 log_every: int | None = None) -> LoopResult:
     """(a) the engine: the whole grid as one batch (seed 0, no sharpness, no cache)."""
-    res = train_grid(model, (X, y), test, alphas=list(alphas), eta0s=list(eta0s), seeds=[0],
-                     steps=steps, log_every=log_every or steps, sharpness_steps=(),
-                     dtype=dtype, device=str(device), progress=False)
+    res = train_grid(GridSpec.of(model, (X, y), test, alphas=list(alphas), eta0s=list(eta0s),
+                                 seeds=[0], steps=steps, log_every=log_every or steps,
+                                 sharpness_steps=(), dtype=dtype, device=str(device),
+                                 progress=False))
     last = res.log[res.log["step"] == steps].sort_values("run")
     return LoopResult([float(v) for v in last["train_loss"]],
                       res.log.to_dict("records"))
@@ -418,9 +419,9 @@ def main(argv: list[str] | None = None) -> int:
                    log_every=args.steps, sharpness_steps=(), dtype=dtype,
                    device=str(device), progress=False)
         mlp = build_model("lenet-300-100")
-        t_in, _ = timed(lambda: train_grid(mlp, fm, None, **kwd), device)
-        t_dask, _ = timed(lambda: train_grid(mlp, fm, None, executor="dask", dask_workers=2,
-                                             **kwd), device)
+        t_in, _ = timed(lambda: train_grid(GridSpec.of(mlp, fm, None, **kwd)), device)
+        t_dask, _ = timed(lambda: train_grid(GridSpec.of(mlp, fm, None, executor="dask",
+                                                         dask_workers=2, **kwd)), device)
         dask_line = (f"{t_dask / t_in:.2f}x", f"{t_dask:.1f} s vs {t_in:.1f} s in-process "
                      "(cluster start and worker imports included)")
     load1 = os.getloadavg()

@@ -50,8 +50,9 @@ ALPHAS, ETA0S, STEPS = [0.5, 2.0], [0.1, 0.4], 9
 
 def test_grid_order_is_the_engines(mlp_case):
     _, model, X, y, _, _ = mlp_case
-    res = bench.train_grid(model, (X, y), None, alphas=ALPHAS, eta0s=ETA0S, steps=1,
-                           sharpness_steps=(), dtype=F64, device="cpu", progress=False)
+    res = bench.train_grid(bench.GridSpec.of(model, (X, y), None, alphas=ALPHAS, eta0s=ETA0S,
+                                             steps=1, sharpness_steps=(), dtype=F64, device="cpu",
+                                             progress=False))
     assert list(zip(res.runs["alpha"], res.runs["eta0"])) == bench.grid_configs(ALPHAS, ETA0S)
 
 

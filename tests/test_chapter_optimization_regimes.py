@@ -291,14 +291,15 @@ def test_restart_plan_reports_every_skipped_step():
 
 
 def test_cached_runs_keep_the_calling_grids_run_index(tmp_path):
-    from goldilocks_nb.training import train_grid
+    from goldilocks_nb.training import GridSpec, train_grid
     from training_cases import splits, tiny_model
 
     train, test = splits()
     kw = dict(steps=3, log_every=1, sharpness_steps=(), dtype=torch.float64, device="cpu",
               cache_dir=tmp_path, progress=False)
-    train_grid(tiny_model(), train, test, alphas=[2.0], eta0s=[0.1], seeds=[0], **kw)
-    g = train_grid(tiny_model(), train, test, alphas=[1.0, 2.0], eta0s=[0.1], seeds=[0], **kw)
+    train_grid(GridSpec.of(tiny_model(), train, test, alphas=[2.0], eta0s=[0.1], seeds=[0], **kw))
+    g = train_grid(GridSpec.of(tiny_model(), train, test, alphas=[1.0, 2.0], eta0s=[0.1], seeds=[0],
+                               **kw))
     for row in g.runs.itertuples():
         log = g.log[g.log.run == row.run]
         assert len(log) == 4 and (log.alpha == row.alpha).all()

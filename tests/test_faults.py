@@ -506,7 +506,7 @@ def test_dask_address_that_answers_but_is_not_a_scheduler(tmp_path, kind):
     ``MemoryError: Unable to allocate ... EiB`` (banner). Now: a ConnectionError saying
     the address answered but is not a Dask scheduler, within the timeout."""
     pytest.importorskip("distributed")
-    from goldilocks_nb.training import train_grid
+    from goldilocks_nb.training import GridSpec, train_grid
     from training_cases import DTYPE, splits, tiny_model
 
     server = _LoopbackServer(kind)
@@ -516,10 +516,10 @@ def test_dask_address_that_answers_but_is_not_a_scheduler(tmp_path, kind):
 
     def call():
         try:
-            train_grid(tiny_model(), train, test, alphas=[1.0], eta0s=[0.1], steps=2,
-                       sharpness_steps=(), dtype=DTYPE, device="cpu", progress=False,
-                       executor="dask", dask_address=address, dask_timeout=1.5,
-                       cache_dir=tmp_path / "cache")
+            train_grid(GridSpec.of(tiny_model(), train, test, alphas=[1.0], eta0s=[0.1], steps=2,
+                                   sharpness_steps=(), dtype=DTYPE, device="cpu", progress=False,
+                                   executor="dask", dask_address=address, dask_timeout=1.5,
+                                   cache_dir=tmp_path / "cache"))
         except BaseException as exc:  # noqa: BLE001 - inspected below
             outcome["error"] = exc
 

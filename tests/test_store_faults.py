@@ -29,7 +29,7 @@ from goldilocks_nb.results import (
     record_claim,
 )
 from goldilocks_nb.scorecard import render_scorecard
-from goldilocks_nb.training import RunStore, grid_run, store, train_grid
+from goldilocks_nb.training import GridSpec, RunStore, grid_run, store, train_grid
 from goldilocks_nb.training.grid import make_problem
 from training_cases import DTYPE, splits, tiny_model
 
@@ -42,7 +42,7 @@ KW = dict(alphas=[0.5, 2.0], eta0s=[0.1], seeds=[0], steps=6, log_every=2,
 @pytest.fixture(scope="module")
 def reference():
     train, test = splits()
-    return train_grid(tiny_model(), train, test, **KW)
+    return train_grid(GridSpec.of(tiny_model(), train, test, **KW))
 
 
 def _train(cache, **kw):
@@ -50,7 +50,7 @@ def _train(cache, **kw):
     train, test = splits()
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        result = train_grid(tiny_model(), train, test, cache_dir=cache, **{**KW, **kw})
+        result = train_grid(GridSpec.of(tiny_model(), train, test, cache_dir=cache, **{**KW, **kw}))
     return result, [w for w in seen if issubclass(w.category, CacheWarning)]
 
 
@@ -216,8 +216,8 @@ def test_checkpoint_holds_only_its_own_run(tmp_path, monkeypatch):
     monkeypatch.setattr(store.RunStore, "save", save)
     train, test = splits()
     alphas = [0.5, 1.0, 2.0, 4.0]
-    result = train_grid(tiny_model(), train, test, cache_dir=tmp_path,
-                        **{**KW, "alphas": alphas, "chunk_size": len(alphas)})
+    result = train_grid(GridSpec.of(tiny_model(), train, test, cache_dir=tmp_path,
+                                    **{**KW, "alphas": alphas, "chunk_size": len(alphas)}))
     P = result.params[0].numel()
     per_run = P * result.params[0].element_size()
     assert len(sizes) == 3 * len(alphas)  # checkpoints at steps 2, 4 and 6
@@ -263,7 +263,7 @@ def test_grid_whose_parameters_exceed_the_memory_is_refused_before_training(tmp_
     monkeypatch.setattr(grid_run, "run_chunk", _never_train)
     train, test = splits()
     with pytest.raises(ValueError, match="alphas, eta0s or seeds") as err:
-        train_grid(tiny_model(), train, test, cache_dir=tmp_path, **KW)
+        train_grid(GridSpec.of(tiny_model(), train, test, cache_dir=tmp_path, **KW))
     message = str(err.value)
     assert "2 runs" in message and "4,784 parameters" in message
     assert "0.05 MB is available" in message
@@ -283,9 +283,10 @@ def test_grid_larger_than_this_machine_is_refused_in_seconds(tmp_path, monkeypat
     runs = int(1.5 * grid_run._available_ram() / p_bytes) + 1
     started = time.perf_counter()
     with pytest.raises(grid_run.GridTooLargeError) as err:
-        train_grid(model, (train.X.float(), train.y), None, alphas=[1 + i / runs for i in
-                   range(runs)], eta0s=[0.1], steps=10, sharpness_steps=(), device="cpu",
-                   cache_dir=tmp_path, progress=False)
+        train_grid(GridSpec.of(model, (train.X.float(), train.y), None,
+                               alphas=[1 + i / runs for i in range(runs)], eta0s=[0.1], steps=10,
+                               sharpness_steps=(), device="cpu", cache_dir=tmp_path,
+                               progress=False))
     assert time.perf_counter() - started < 60
     message = str(err.value)
     assert f"{runs} runs = alphas x eta0s x seeds" in message
@@ -295,11 +296,11 @@ def test_grid_larger_than_this_machine_is_refused_in_seconds(tmp_path, monkeypat
 
 def test_explicit_chunk_that_exceeds_the_memory_names_chunk_size(tmp_path, monkeypatch):
     train, test = splits()
-    problem, configs = make_problem(
+    problem, configs = make_problem(GridSpec.of(
         tiny_model(), train, test, alphas=[0.5, 1.0, 2.0, 4.0], eta0s=[0.1], seeds=[0],
         steps=6, temperature=1.0, rule="gd", labels="true", degree=None, log_every=2,
         sharpness_steps=(), checkpoint_every=2, dtype=DTYPE, sharpness_tol=1e-6,
-        init_params=None, restart_from=None)
+        init_params=None, restart_from=None))
     need = grid_run.estimate_grid_need(problem, configs, 4)
     assert need["params"] == 4 * 4784 * 8 and need["chunk"] == 4 * need["per_run"]
     # CPU: final parameters fit, the chunk's working set does not
@@ -328,7 +329,7 @@ def test_grid_whose_store_exceeds_the_disk_is_refused_before_training(tmp_path, 
     train, test = splits()
     cache = tmp_path / "not-yet-created"
     with pytest.raises(ValueError, match="point cache_dir at a larger disk") as err:
-        train_grid(tiny_model(), train, test, cache_dir=cache, **KW)
+        train_grid(GridSpec.of(tiny_model(), train, test, cache_dir=cache, **KW))
     assert str(cache) in str(err.value) and "0.02 MB free" in str(err.value)
     assert not cache.exists()
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from goldilocks_nb.training import train_grid
+from goldilocks_nb.training import GridSpec, train_grid
 from training_cases import DTYPE, splits, tiny_model
 
 distributed = pytest.importorskip("distributed")
@@ -42,9 +42,9 @@ def client():
 
 def test_dask_grid_equals_in_process_and_shares_the_cache(client, tmp_path):
     train, test = splits()
-    local = train_grid(tiny_model(), train, test, **KW)
-    remote = train_grid(tiny_model(), train, test, executor="dask", dask_address=client,
-                        chunk_size=2, cache_dir=tmp_path, **KW)
+    local = train_grid(GridSpec.of(tiny_model(), train, test, **KW))
+    remote = train_grid(GridSpec.of(tiny_model(), train, test, executor="dask", dask_address=client,
+                                    chunk_size=2, cache_dir=tmp_path, **KW))
     pd.testing.assert_frame_equal(remote.log, local.log, check_exact=False, rtol=1e-12)
     for a, b in zip(remote.params, local.params):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-15)
@@ -52,7 +52,7 @@ def test_dask_grid_equals_in_process_and_shares_the_cache(client, tmp_path):
     # both workers took part
     assert len(client.scheduler_info()["workers"]) == 2
     # the cluster's results are in the cache: an in-process call reads them
-    cached = train_grid(tiny_model(), train, test, cache_dir=tmp_path, **KW)
+    cached = train_grid(GridSpec.of(tiny_model(), train, test, cache_dir=tmp_path, **KW))
     assert cached.runs.computed_steps.sum() == 0
     pd.testing.assert_frame_equal(cached.log, remote.log, check_exact=True)
 
@@ -61,7 +61,8 @@ def test_unreachable_scheduler_fails_fast(tmp_path):
     train, test = splits()
     start = time.perf_counter()
     with pytest.raises(ConnectionError, match="no Dask scheduler answers at 'tcp://127.0.0.1:9'"):
-        train_grid(tiny_model(), train, test, executor="dask", dask_address="tcp://127.0.0.1:9",
-                   dask_timeout=1.0, cache_dir=tmp_path, **KW)
+        train_grid(GridSpec.of(tiny_model(), train, test, executor="dask",
+                               dask_address="tcp://127.0.0.1:9", dask_timeout=1.0,
+                               cache_dir=tmp_path, **KW))
     assert time.perf_counter() - start < 30
     assert not any(tmp_path.iterdir())  # nothing was written

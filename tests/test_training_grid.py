@@ -11,7 +11,7 @@ import torch
 from goldilocks_nb.curvature.reference import dense_hessian
 from goldilocks_nb.functional import get_params, logits, scale_params
 from goldilocks_nb.models import build_model
-from goldilocks_nb.training import gradient_descent, train_grid
+from goldilocks_nb.training import GridSpec, gradient_descent, train_grid
 from goldilocks_nb.training.metrics import (
     cosine,
     mean_entropy,
@@ -26,8 +26,8 @@ STEPS = 4
 @pytest.fixture(scope="module")
 def grid():
     train, test = splits()
-    return train_grid(tiny_model(), train, test, **GRID, steps=STEPS, log_every=1,
-                      sharpness_steps=(), dtype=DTYPE, device="cpu", progress=False)
+    return train_grid(GridSpec.of(tiny_model(), train, test, **GRID, steps=STEPS, log_every=1,
+                                  sharpness_steps=(), dtype=DTYPE, device="cpu", progress=False))
 
 
 def test_batched_grid_equals_single_gradient_descent_runs(grid):
@@ -49,11 +49,13 @@ def test_batched_grid_equals_single_gradient_descent_runs(grid):
 
 def test_chunking_and_single_configurations_give_the_same_logs(grid):
     train, test = splits()
-    chunked = train_grid(tiny_model(), train, test, **GRID, steps=STEPS, sharpness_steps=(),
-                         dtype=DTYPE, device="cpu", chunk_size=3, progress=False)
+    chunked = train_grid(GridSpec.of(tiny_model(), train, test, **GRID, steps=STEPS,
+                                     sharpness_steps=(), dtype=DTYPE, device="cpu", chunk_size=3,
+                                     progress=False))
     pd.testing.assert_frame_equal(chunked.log, grid.log, check_exact=False, rtol=1e-12)
-    one = train_grid(tiny_model(), train, test, alphas=[2.0], eta0s=[1.0], seeds=[1],
-                     steps=STEPS, sharpness_steps=(), dtype=DTYPE, device="cpu", progress=False)
+    one = train_grid(GridSpec.of(tiny_model(), train, test, alphas=[2.0], eta0s=[1.0], seeds=[1],
+                                 steps=STEPS, sharpness_steps=(), dtype=DTYPE, device="cpu",
+                                 progress=False))
     ref = grid.log[(grid.log.alpha == 2.0) & (grid.log.eta0 == 1.0) & (grid.log.seed == 1)]
     cols = [c for c in ref.columns if c != "run"]
     pd.testing.assert_frame_equal(one.log[cols].reset_index(drop=True),
@@ -95,9 +97,9 @@ def test_zero_logit_statistics():
     model = tiny_model()
     theta = get_params(model)
     theta["layers.2.weight"] = torch.zeros_like(theta["layers.2.weight"])
-    res = train_grid(model, train, None, alphas=[1.0], eta0s=[0.1], steps=1,
-                     sharpness_steps=(), init_params=[theta], dtype=DTYPE, device="cpu",
-                     progress=False)
+    res = train_grid(GridSpec.of(model, train, None, alphas=[1.0], eta0s=[0.1], steps=1,
+                                 sharpness_steps=(), init_params=[theta], dtype=DTYPE, device="cpu",
+                                 progress=False))
     first = res.log.iloc[0]
     assert first.zero_logit_samples == 1.0 and first.zero_logits == 1.0
     assert first.train_loss == pytest.approx(math.log(10), rel=1e-12)
@@ -107,9 +109,9 @@ def test_zero_logit_statistics():
 
 def test_diverging_runs_stop_without_disturbing_the_others(grid):
     train, test = splits()
-    res = train_grid(tiny_model(), train, test, alphas=[0.5, 2.0], eta0s=[0.1, 1.0, 1e200],
-                     seeds=[0, 1], steps=STEPS, sharpness_steps=(), dtype=DTYPE, device="cpu",
-                     progress=False)
+    res = train_grid(GridSpec.of(tiny_model(), train, test, alphas=[0.5, 2.0],
+                                 eta0s=[0.1, 1.0, 1e200], seeds=[0, 1], steps=STEPS,
+                                 sharpness_steps=(), dtype=DTYPE, device="cpu", progress=False))
     runs = res.runs.set_index(["alpha", "eta0", "seed"])
     assert runs.loc[(0.5, 1e200), "diverged"].all()  # parameters overflow to inf at step 1
     for _, run in runs.loc[(0.5, 1e200), :].iterrows():
@@ -128,9 +130,9 @@ def test_sharpness_at_step_zero_is_the_hessian_spectral_norm():
                         dtype=DTYPE)
     X = torch.randn(20, 6, generator=gen, dtype=DTYPE)
     y = torch.randint(0, 3, (20,), generator=gen)
-    res = train_grid(model, (X, y), None, alphas=[0.7, 1.5], eta0s=[0.1], steps=2,
-                     sharpness_steps=(0, 2), sharpness_tol=1e-10, dtype=DTYPE, device="cpu",
-                     progress=False)
+    res = train_grid(GridSpec.of(model, (X, y), None, alphas=[0.7, 1.5], eta0s=[0.1], steps=2,
+                                 sharpness_steps=(0, 2), sharpness_tol=1e-10, dtype=DTYPE,
+                                 device="cpu", progress=False))
     at0 = res.log[res.log.step == 0]
     for row in at0.itertuples():
         theta = scale_params(get_params(model), row.alpha)

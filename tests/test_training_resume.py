@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from goldilocks_nb.training import RunStore, StoreWarning, train_grid
+from goldilocks_nb.training import GridSpec, RunStore, StoreWarning, train_grid
 from training_cases import DTYPE, splits, tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +25,7 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     import torch
-    from goldilocks_nb.training import store, train_grid
+    from goldilocks_nb.training import store, GridSpec, train_grid
     from training_cases import DTYPE, splits, tiny_model
 
     original = store.RunStore.save
@@ -38,7 +38,7 @@ CHILD = textwrap.dedent(
 
     store.RunStore.save = save
     train, test = splits()
-    train_grid(tiny_model(), train, test, cache_dir=sys.argv[1], **{KW})
+    train_grid(GridSpec.of(tiny_model(), train, test, cache_dir=sys.argv[1], **{KW}))
     print("finished", flush=True)
     """
 )
@@ -46,7 +46,7 @@ CHILD = textwrap.dedent(
 
 def test_killed_grid_resumes_from_checkpoints(tmp_path):
     train, test = splits()
-    reference = train_grid(tiny_model(), train, test, **KW)
+    reference = train_grid(GridSpec.of(tiny_model(), train, test, **KW))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests")]),
            "OMP_NUM_THREADS": "1"}
     code = CHILD.replace("{KW}", repr(KW))
@@ -68,7 +68,7 @@ def test_killed_grid_resumes_from_checkpoints(tmp_path):
     assert [r["status"] for r in records] == ["done", "done", "running", "running"]
     done_files = {k: store.path(k).stat().st_mtime_ns for k in reference.runs.key[:2]}
 
-    resumed = train_grid(tiny_model(), train, test, cache_dir=tmp_path, **KW)
+    resumed = train_grid(GridSpec.of(tiny_model(), train, test, cache_dir=tmp_path, **KW))
     pd.testing.assert_frame_equal(resumed.log, reference.log, check_exact=True)
     for a, b in zip(resumed.params, reference.params):
         assert torch.equal(a, b)
@@ -78,7 +78,7 @@ def test_killed_grid_resumes_from_checkpoints(tmp_path):
     assert 0 < start and computed[2:] == [KW["steps"] + 1 - start] * 2  # from the checkpoint
     assert {k: store.path(k).stat().st_mtime_ns for k in done_files} == done_files
     # a third call computes nothing
-    again = train_grid(tiny_model(), train, test, cache_dir=tmp_path, **KW)
+    again = train_grid(GridSpec.of(tiny_model(), train, test, cache_dir=tmp_path, **KW))
     assert again.runs.computed_steps.sum() == 0
     pd.testing.assert_frame_equal(again.log, reference.log, check_exact=True)
 
@@ -116,14 +116,14 @@ def test_a_checkpoint_from_another_grid_resumes_under_this_grids_run_index(tmp_p
 
     with monkeypatch.context() as m:
         m.setattr(store_module.RunStore, "save", save_checkpoints_only)
-        first = train_grid(tiny_model(), train, test, alphas=[2.0], eta0s=[0.1], seeds=[0],
-                           cache_dir=tmp_path, **kw)
+        first = train_grid(GridSpec.of(tiny_model(), train, test, alphas=[2.0], eta0s=[0.1],
+                                       seeds=[0], cache_dir=tmp_path, **kw))
     (key,) = first.runs.key
     assert RunStore(tmp_path).load(key)["status"] == "running"
-    both = train_grid(tiny_model(), train, test, alphas=[1.0, 2.0], eta0s=[0.1], seeds=[0],
-                      cache_dir=tmp_path, **kw)
-    reference = train_grid(tiny_model(), train, test, alphas=[1.0, 2.0], eta0s=[0.1],
-                           seeds=[0], **kw)
+    both = train_grid(GridSpec.of(tiny_model(), train, test, alphas=[1.0, 2.0], eta0s=[0.1],
+                                  seeds=[0], cache_dir=tmp_path, **kw))
+    reference = train_grid(GridSpec.of(tiny_model(), train, test, alphas=[1.0, 2.0], eta0s=[0.1],
+                                       seeds=[0], **kw))
     computed = both.runs.set_index("alpha").computed_steps
     assert computed[2.0] < computed[1.0]  # resumed from its checkpoint, not retrained
     pd.testing.assert_frame_equal(both.log, reference.log, check_exact=True)

@@ -10,6 +10,7 @@ import torch
 from goldilocks_nb.curvature.reference import dense_jacobian
 from goldilocks_nb.functional import flatten_params, get_params, scale_params
 from goldilocks_nb.training import (
+    GridSpec,
     gradient_descent,
     random_labels,
     restart_params,
@@ -45,8 +46,8 @@ def test_small_alpha_gradient_descent_follows_the_uso_path():
     kw = dict(eta0s=[0.05], seeds=[0], steps=3, sharpness_steps=(), dtype=DTYPE,
               device="cpu", progress=False)
     alpha = 1e-4
-    gd = train_grid(tiny_model(), train, None, alphas=[alpha], **kw)
-    uso = train_grid(tiny_model(), train, None, alphas=[1.0], rule="uso", **kw)
+    gd = train_grid(GridSpec.of(tiny_model(), train, None, alphas=[alpha], **kw))
+    uso = train_grid(GridSpec.of(tiny_model(), train, None, alphas=[1.0], rule="uso", **kw))
     torch.testing.assert_close(gd.params[0] / alpha, uso.params[0], rtol=1e-6, atol=0)
     assert gd.log.entropy.min() == pytest.approx(math.log(10), rel=1e-6)
     # the USO model never leaves the uniform regime by itself: its loss is still logged
@@ -56,9 +57,9 @@ def test_small_alpha_gradient_descent_follows_the_uso_path():
 def test_fixed_random_labels_are_gradient_descent_on_those_labels():
     train, _ = splits()
     model = tiny_model(seed=1)
-    res = train_grid(model, train, None, alphas=[1.0], eta0s=[0.3], seeds=[1], steps=3,
-                     labels="random-fixed", sharpness_steps=(), dtype=DTYPE, device="cpu",
-                     progress=False)
+    res = train_grid(GridSpec.of(model, train, None, alphas=[1.0], eta0s=[0.3], seeds=[1], steps=3,
+                                 labels="random-fixed", sharpness_steps=(), dtype=DTYPE,
+                                 device="cpu", progress=False))
     labels = random_labels(len(train), 10, seed=1)
     assert not torch.equal(labels, train.y)
     traj = gradient_descent(model, get_params(model), train.X, labels, lr=0.3, steps=3)
@@ -74,9 +75,9 @@ def test_redrawn_random_labels_change_every_step():
     draws = [random_labels(n, 10, seed=0, step=t) for t in range(3)]
     assert not torch.equal(draws[0], draws[1]) and not torch.equal(draws[1], draws[2])
     assert torch.equal(draws[1], random_labels(n, 10, seed=0, step=1))  # reproducible
-    res = train_grid(model, train, None, alphas=[1.0], eta0s=[0.3], steps=2,
-                     labels="random-redrawn", sharpness_steps=(), dtype=DTYPE, device="cpu",
-                     progress=False)
+    res = train_grid(GridSpec.of(model, train, None, alphas=[1.0], eta0s=[0.3], steps=2,
+                                 labels="random-redrawn", sharpness_steps=(), dtype=DTYPE,
+                                 device="cpu", progress=False))
     theta = get_params(model)
     for t in range(2):  # one GD step on that step's labels
         step = gradient_descent(model, theta, train.X, draws[t], lr=0.3, steps=1)
@@ -101,17 +102,17 @@ def test_restart_rescales_a_direction_to_the_initial_norm():
         restart_params({k: torch.zeros_like(v) for k, v in theta0.items()}, theta0)
     # a grid restarted from theta_t starts at alpha * ||theta_0|| along theta_t
     train, _ = splits()
-    res = train_grid(model, train, None, alphas=[1.0, 3.0], eta0s=[0.1], steps=1,
-                     restart_from=[theta_t], sharpness_steps=(), dtype=DTYPE, device="cpu",
-                     progress=False)
+    res = train_grid(GridSpec.of(model, train, None, alphas=[1.0, 3.0], eta0s=[0.1], steps=1,
+                                 restart_from=[theta_t], sharpness_steps=(), dtype=DTYPE,
+                                 device="cpu", progress=False))
     first = res.log[res.log.step == 0].set_index("alpha")
     for alpha in (1.0, 3.0):
         assert first.loc[alpha, "param_norm"] == pytest.approx(
             alpha * float(flatten_params(theta0).norm()), rel=1e-12)
     start = scale_params(out, 3.0)
-    direct = train_grid(model, train, None, alphas=[3.0], eta0s=[0.1], steps=1,
-                        init_params=[out], sharpness_steps=(), dtype=DTYPE, device="cpu",
-                        progress=False)
+    direct = train_grid(GridSpec.of(model, train, None, alphas=[3.0], eta0s=[0.1], steps=1,
+                                    init_params=[out], sharpness_steps=(), dtype=DTYPE,
+                                    device="cpu", progress=False))
     assert float(flatten_params(start).norm()) == pytest.approx(
         direct.log.param_norm.iloc[0], rel=1e-12)
     torch.testing.assert_close(res.params[1], direct.params[0], rtol=1e-12, atol=0)

@@ -56,7 +56,7 @@ from ..spectrum import (
     positive_curvature_of,
     slq,
 )
-from ..training import gradient_descent_steps, loss_and_gradient
+from ..training import descent_step, gradient_descent_steps
 
 __all__ = [
     "CACHE_VERSION",
@@ -576,8 +576,7 @@ def _sgd(model, theta: Weights, X, y, *, batch: int, epochs: int, lr: float,
         order = torch.randperm(N, generator=gen).to(X.device)
         for start in range(0, N - batch + 1, batch):
             idx = order[start:start + batch]
-            g, _ = loss_and_gradient(model, theta, X[idx], y[idx])
-            theta = {k: theta[k] - lr * g[k] for k in theta}
+            theta = descent_step(model, theta, X[idx], y[idx], lr=lr).params
     return theta
 
 

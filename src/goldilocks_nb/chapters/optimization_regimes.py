@@ -42,6 +42,7 @@ from ..functional import get_params, scale_params
 from ..models import build_model, num_parameters
 from ..notebook import resolve_device, resolve_dtype
 from ..results import ResultsDir, cached
+from ..training.descent import effective_learning_rate
 
 __all__ = [
     "MODELS",
@@ -306,14 +307,15 @@ def load(params: Params) -> Context:
 
 def _grid(ctx: Context, model: str, *, alphas, eta0s, seeds, steps, log_every, rule="gd",
           labels="true", init_params=None, train=None, progress=False):
-    from ..training import train_grid
+    from ..training import Data, Execution, Grid, GridSpec, Record, Schedule, train_grid
 
-    return train_grid(ctx.models[model], train if train is not None else ctx.train[model],
-                      ctx.test[model], alphas=alphas, eta0s=eta0s, seeds=seeds, steps=steps,
-                      log_every=log_every, rule=rule, labels=labels, sharpness_steps=(),
-                      dtype=resolve_dtype(ctx.params.dtype), device=str(ctx.device),
-                      cache_dir=ctx.runs_dir, init_params=init_params,
-                      checkpoint_every=max(log_every, min(steps, 100)), progress=progress)
+    return train_grid(GridSpec(
+        Data(ctx.models[model], train if train is not None else ctx.train[model],
+             ctx.test[model], dtype=resolve_dtype(ctx.params.dtype)),
+        Grid(alphas, eta0s, seeds, init_params=init_params),
+        Schedule(steps, rule=rule, labels=labels),
+        Record(log_every, sharpness_steps=(), checkpoint_every=max(log_every, min(steps, 100))),
+        Execution(str(ctx.device), cache_dir=ctx.runs_dir, progress=progress)))
 
 
 def train_configs(ctx: Context, model: str, configs: Sequence[tuple[float, float]],
@@ -874,7 +876,7 @@ def init_overstatement(study: Mapping[str, Any], sharp: Mapping[float, Any], dep
     out = {}
     for a, b in study["bisection"].items():
         if a < 1 and b["max_eta0"] is not None and a in sharp:
-            limit = 2 / (a ** (2 - depth) * sharp[a]["init"]["exact"])
+            limit = 2 / (effective_learning_rate(1.0, a, depth) * sharp[a]["init"]["exact"])
             out[a] = limit / b["max_eta0"]
     return out
 
@@ -1700,8 +1702,9 @@ def figure8(ctx: Context, res: Mapping[str, Any]):
         al = sorted(res[m]["sharp"])
         for key, ls, lab in (("exact", "-", r"$\eta\|H\|_2=2$ (Lanczos)"),
                              ("power", ":", r"$\eta\|H\|_2=2$ (20 power it.)")):
-            lim = [2 / (a ** (2 - L) * (res[m]["sharp"][a]["reentry"] or
-                                        res[m]["sharp"][a]["init"])[key]) for a in al]
+            lim = [2 / (effective_learning_rate(1.0, a, L) * (res[m]["sharp"][a]["reentry"] or
+                                                             res[m]["sharp"][a]["init"])[key])
+                   for a in al]
             ax.plot(al, lim, "k", ls=ls, lw=1, label=lab)
         st = res[m]["study"]["bisection"]
         xs = [a for a in sorted(st) if st[a]["max_eta0"] is not None]

@@ -1,8 +1,11 @@
 """Training engine of Section 5: full-batch gradient descent over whole grids.
 
-- :mod:`.descent`: functional gradient descent for one run and Section 3's trajectory
-  equivalence (used by chapter 01).
-- :mod:`.grid`: grid validation, initial points ``alpha * theta_0`` and run keys.
+- :mod:`.descent`: the one gradient-descent step (:func:`descent_step`, shared by the grid
+  engine, full-batch runs and chapter 05's SGD), functional gradient descent for one run and
+  Section 3's trajectory equivalence (used by chapter 01).
+- :mod:`.spec`: :class:`GridSpec`, what a grid trains and how (data, axes, schedule, what
+  to record, execution), validated once when built (checks in :mod:`._checks`).
+- :mod:`.grid`: a spec's shared problem, initial points ``alpha * theta_0`` and run keys.
 - :mod:`.rules`: update rules (gradient descent, the USO model of App. E), random labels,
   restarts at a rescaled parameter vector.
 - :mod:`.metrics`: the logged statistics (loss, accuracy, norms, alignments, entropy, zero
@@ -14,12 +17,15 @@
 """
 
 from .descent import (
+    Step,
     Trajectory,
+    descent_step,
     effective_learning_rate,
     gradient_descent,
     gradient_descent_steps,
     loss_and_gradient,
     trajectory_equivalence,
+    update_direction,
 )
 from .engine import LOG_COLUMNS, RunResult, run_chunk
 from .grid import Problem, RunConfig, make_problem, run_key
@@ -33,10 +39,17 @@ from .rules import (
     update_objective,
     uso_coefficients,
 )
+from .spec import Data, Execution, Grid, GridSpec, Record, Schedule
 from .store import RunStore, StoreWarning
 
 __all__ = [
+    "Data",
     "EXECUTORS",
+    "Execution",
+    "Grid",
+    "GridSpec",
+    "Record",
+    "Schedule",
     "LABEL_MODES",
     "LOG_COLUMNS",
     "GridResult",
@@ -47,8 +60,10 @@ __all__ = [
     "RunConfig",
     "RunResult",
     "RunStore",
+    "Step",
     "StoreWarning",
     "Trajectory",
+    "descent_step",
     "effective_learning_rate",
     "estimate_grid_need",
     "gradient_descent",
@@ -63,6 +78,7 @@ __all__ = [
     "run_key",
     "train_grid",
     "trajectory_equivalence",
+    "update_direction",
     "update_objective",
     "uso_coefficients",
 ]

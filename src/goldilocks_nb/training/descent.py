@@ -25,10 +25,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import nn
-from torch.func import grad_and_value
+from torch.func import functional_call, grad
 
 from ..functional import (
     Params,
@@ -39,28 +40,100 @@ from ..functional import (
     scale_params,
 )
 from ..models import homogeneity_degree
+from ._checks import check_int, check_positive
+from .rules import update_objective
 
 __all__ = [
+    "Step",
     "Trajectory",
+    "descent_step",
     "effective_learning_rate",
     "gradient_descent",
     "gradient_descent_steps",
     "loss_and_gradient",
     "trajectory_equivalence",
+    "update_direction",
 ]
 
 
-def _check_rate(lr: float) -> float:
-    r = float(lr)
-    if not math.isfinite(r) or r <= 0:
-        raise ValueError(f"learning rate lr must be a finite number > 0, got {lr!r}")
-    return r
+class Step(NamedTuple):
+    """One gradient-descent step from ``theta_t`` (:func:`descent_step`).
+
+    Attributes:
+        params: ``theta_{t+1} = theta_t - lr * direction``.
+        direction: the update direction ``g_t`` at ``theta_t`` (the gradient of the rule's
+            objective: the loss gradient for ``rule="gd"``).
+        loss: the cross-entropy ``l_T(theta_t)`` on the batch (detached scalar).
+        logits: ``f_{theta_t}(X)`` (detached), for the logged statistics.
+    """
+
+    params: Params
+    direction: Params
+    loss: torch.Tensor
+    logits: torch.Tensor
 
 
-def _check_steps(steps: int, name: str = "steps") -> int:
-    if isinstance(steps, bool) or int(steps) != steps or steps < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {steps!r}")
-    return int(steps)
+def descent_step(
+    model: nn.Module,
+    params: Params,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    lr: float | torch.Tensor,
+    temperature: float = 1.0,
+    rule: str = "gd",
+    num_classes: int | None = None,
+    buffers: Params | None = None,
+) -> Step:
+    """One step ``theta <- theta - lr * g`` on the batch ``(X, y)``: the one implementation
+    of a gradient-descent step, shared by every trainer of the book.
+
+    ``g`` is the gradient of the rule's objective (:func:`.rules.update_objective`): the
+    cross-entropy at temperature ``T`` (Eq. 3) for ``rule="gd"``, the USO surrogate of
+    App. E for ``rule="uso"``. The caller picks the batch: the whole training set
+    (full-batch GD, :func:`gradient_descent_steps`), a minibatch (SGD, chapter 05), or one
+    run of a stacked grid (the engine ``torch.func.vmap``-s this function over runs, with a
+    per-run ``lr`` tensor). No validation here (it runs inside the training loop): the
+    callers validate their arguments once, before the loop.
+
+    Args:
+        model: network (not mutated); evaluated through ``functional_call``.
+        params: ``theta_t`` as ``{name: tensor}`` (not mutated).
+        X, y: the batch and its integer labels.
+        lr: the step size (a float, or a 0-d tensor under ``vmap``).
+        temperature: softmax temperature ``T``.
+        rule: ``"gd"`` or ``"uso"``.
+        num_classes: ``K`` (needed by ``"uso"`` only).
+        buffers: the model's buffers, passed with the parameters (``None``: none).
+    """
+    g, value, z = update_direction(model, params, X, y, temperature=temperature, rule=rule,
+                                   num_classes=num_classes, buffers=buffers)
+    return Step({k: params[k] - lr * g[k] for k in params}, g, value, z)
+
+
+def update_direction(
+    model: nn.Module,
+    params: Params,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    temperature: float = 1.0,
+    rule: str = "gd",
+    num_classes: int | None = None,
+    buffers: Params | None = None,
+) -> tuple[Params, torch.Tensor, torch.Tensor]:
+    """``(g, loss, logits)`` at ``params``: the gradient of the rule's objective
+    (:func:`.rules.update_objective`), the cross-entropy at ``T`` and the logits (both
+    detached). The arguments are those of :func:`descent_step`; not validated here."""
+
+    def objective(p: Params):
+        z = functional_call(model, p if not buffers else {**p, **buffers}, (X,))
+        obj, value = update_objective(z, y, rule=rule, temperature=temperature,
+                                      num_classes=num_classes)
+        return obj, (value.detach(), z.detach())
+
+    g, (value, z) = grad(objective, has_aux=True)(params)
+    return g, value, z
 
 
 def loss_and_gradient(
@@ -82,13 +155,9 @@ def loss_and_gradient(
     Returns:
         ``(grad, loss)``: a dict shaped like ``params`` and a scalar tensor.
     """
-    T = check_temperature(temperature)
-
-    def objective(p: Params) -> torch.Tensor:
-        return loss(model, p, X, y, temperature=T)
-
-    g, value = grad_and_value(objective)(params)
-    return g, value.detach()
+    g, value, _ = update_direction(model, params, X, y,
+                                   temperature=check_temperature(temperature))
+    return g, value
 
 
 def gradient_descent_steps(
@@ -104,16 +173,16 @@ def gradient_descent_steps(
     """Iterate full-batch gradient descent, yielding ``(t, theta_t, loss(theta_t))``.
 
     Yields ``steps + 1`` triples, ``t = 0, ..., steps``; ``theta_0`` is a copy of
-    ``params``. The loss at the final point costs one extra forward pass. Useful when the
-    caller wants to look at every iterate without storing them (see
-    :func:`trajectory_equivalence`).
+    ``params``. Each step is :func:`descent_step` on the whole batch; the loss at the final
+    point costs one extra forward pass. Useful when the caller wants to look at every
+    iterate without storing them (see :func:`trajectory_equivalence`).
 
     Raises:
         ValueError: ``lr <= 0``, ``steps < 1``, ``temperature <= 0`` (at the call, not at
             the first ``next``).
     """
-    lr = _check_rate(lr)
-    steps = _check_steps(steps)
+    lr = check_positive("learning rate lr", lr)
+    steps = check_int("steps", steps, 1)
     T = check_temperature(temperature)
     return _descend(model, params, X, y, lr, steps, T)
 
@@ -121,9 +190,9 @@ def gradient_descent_steps(
 def _descend(model, params, X, y, lr, steps, T) -> Iterator[tuple[int, Params, float]]:
     theta = {k: v.detach().clone() for k, v in params.items()}
     for t in range(steps):
-        g, value = loss_and_gradient(model, theta, X, y, temperature=T)
-        yield t, theta, float(value)
-        theta = {k: theta[k] - lr * g[k] for k in theta}
+        step = descent_step(model, theta, X, y, lr=lr, temperature=T)
+        yield t, theta, float(step.loss)
+        theta = step.params
     with torch.no_grad():
         final = float(loss(model, theta, X, y, temperature=T))
     yield steps, theta, final
@@ -187,8 +256,9 @@ def gradient_descent(
     Raises:
         ValueError: ``lr <= 0``, ``steps < 1``, ``record_every < 1``, ``temperature <= 0``.
     """
-    record_every = _check_steps(record_every, "record_every")
-    out = Trajectory(lr=_check_rate(lr), temperature=check_temperature(temperature))
+    record_every = check_int("record_every", record_every, 1)
+    out = Trajectory(lr=check_positive("learning rate lr", lr),
+                     temperature=check_temperature(temperature))
     for t, theta, value in gradient_descent_steps(
         model, params, X, y, lr=lr, steps=steps, temperature=temperature
     ):
@@ -208,7 +278,7 @@ def effective_learning_rate(eta0: float, alpha: float, degree: int) -> float:
     float (``alpha`` tiny, ``L`` large) is ``inf``: such a run diverges at its first step,
     which the grid records as divergence.
     """
-    eta0, alpha = _check_rate(eta0), check_alpha(alpha)
+    eta0, alpha = check_positive("eta0", eta0), check_alpha(alpha)
     try:
         return eta0 * alpha ** (2 - int(degree))
     except OverflowError:
@@ -254,8 +324,8 @@ def trajectory_equivalence(
         "loss_scaled", "max_loss_difference"}``.
     """
     a = check_alpha(alpha)
-    lr = _check_rate(lr)
-    steps = _check_steps(steps)
+    lr = check_positive("learning rate lr", lr)
+    steps = check_int("steps", steps, 1)
     L = homogeneity_degree(model) if degree is None else int(degree)
     if L < 1:
         raise ValueError(f"degree must be >= 1, got {degree!r}")

@@ -1,9 +1,9 @@
 """The batched training loop: one chunk of a grid trained as one stacked computation.
 
 All runs of a chunk live in one ``(R, P)`` tensor ``Theta`` (one row per configuration).
-Every step evaluates, for all runs at once (``torch.func.vmap`` over
-``torch.func.grad`` of a ``functional_call``), the update direction ``g_t`` of the run's
-rule (:mod:`.rules`), its cross-entropy loss and its logits, then applies
+Every step is :func:`.descent.descent_step` (the one gradient-descent step of the book)
+``torch.func.vmap``-ped over the runs: for all runs at once, the update direction ``g_t``
+of the run's rule (:mod:`.rules`), its cross-entropy loss, its logits and
 
 .. math:: \\Theta_{t+1} = \\Theta_t - \\operatorname{diag}(\\eta)\\, G_t, \\qquad
           \\eta_r = \\eta_{0,r}\\, \\alpha_r^{2-L}
@@ -25,14 +25,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, vmap
 
 from ..curvature import top_eigenpairs
 from ..notebook import resolve_device
 from ..results import tensor_digest
 from . import metrics
+from .descent import descent_step
 from .grid import Problem, RunConfig, unflatten_batch
-from .rules import random_labels, update_objective
+from .rules import random_labels
 from .store import RunStore
 
 __all__ = ["RunResult", "run_chunk", "LOG_COLUMNS"]
@@ -176,14 +177,12 @@ def _train_batch(
     lr = torch.tensor([it.config.lr for it in items], dtype=dtype, device=dev)
     computed = [0] * R
 
-    def objective(p, labels):
-        z = functional_call(model, {**p, **buffers}, (X,))
-        obj, loss = update_objective(z, labels, rule=problem.rule, temperature=T,
-                                     num_classes=K)
-        return obj, (loss.detach(), z.detach())
+    def run_step(p, labels, rate):  # one run's step; vmapped over the runs below
+        return descent_step(model, p, X, labels, lr=rate, temperature=T, rule=problem.rule,
+                            num_classes=K, buffers=buffers)
 
-    step_shared = vmap(grad(objective, has_aux=True), in_dims=(0, None))
-    step_own = vmap(grad(objective, has_aux=True), in_dims=(0, 0))
+    step_shared = vmap(run_step, in_dims=(0, None, 0))
+    step_own = vmap(run_step, in_dims=(0, 0, 0))
     test_logits = vmap(lambda p: functional_call(model, {**p, **buffers}, (X_test,)))
     sharp_set = set(problem.sharpness_steps)
     sharp_cache: dict[str, float] = {}
@@ -203,11 +202,12 @@ def _train_batch(
                                            "diverged_step": None})
         if problem.labels == "true":
             labels = None
-            g, (loss, z) = step_shared(theta, y)
+            step = step_shared(theta, y, lr)
         else:
             labels = labels_fixed if labels_fixed is not None else _labels_at(
                 problem, items, t, dev)
-            g, (loss, z) = step_own(theta, labels)
+            step = step_own(theta, labels, lr)
+        g, loss, z = step.direction, step.loss, step.logits
         finite = _finite_runs(loss, theta)
         last = t == problem.steps
         regular = t % problem.log_every == 0 or last or t in sharp_set
@@ -233,10 +233,8 @@ def _train_batch(
             progress(len(items) if not last else 0, sum(finished))
         if last:
             break
-        for k in shapes:
-            rate = lr.view(-1, *([1] * (theta[k].ndim - 1)))
-            theta[k] = theta[k] - rate * g[k]
-        del g
+        theta = step.params
+        del g, step
         if any(finished):
             keep = [r for r, f in enumerate(finished) if not f]
             if not keep:

@@ -1,6 +1,6 @@
 """Train a whole ``(alpha, eta0, seed)`` grid (Section 5): in-process or on a Dask cluster.
 
-:func:`train_grid` validates the grid (:func:`.grid.make_problem`), reads the runs that a
+:func:`train_grid` takes a validated grid (:class:`.spec.GridSpec`), reads the runs that a
 results cache already holds, splits the others into chunks of configurations and trains
 each chunk as one batched computation (:func:`.engine.run_chunk`), in this process or as
 Dask tasks. The logs come back as one tidy :class:`pandas.DataFrame`. Before anything is
@@ -29,8 +29,9 @@ On a SLURM machine, ``dask-jobqueue`` starts the workers as batch jobs::
     )
     cluster.scale(jobs=4)            # four SLURM jobs, one worker each
     client = Client(cluster)         # or print(cluster.scheduler_address)
-    result = train_grid(..., executor="dask", dask_address=client,
-                        cache_dir="/shared/scratch/goldilocks-cache", device="auto")
+    result = train_grid(GridSpec.of(..., executor="dask", dask_address=client,
+                                    cache_dir="/shared/scratch/goldilocks-cache",
+                                    device="auto"))
 
 or, for the book's notebooks, start the cluster in a Python session that stays alive and
 pass its ``cluster.scheduler_address`` (``tcp://...:8786``) as the chapter's Dask address.
@@ -44,7 +45,6 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,11 +59,10 @@ from ..notebook import resolve_device
 from .engine import LOG_COLUMNS, RunResult, run_chunk, stored_rows
 from .grid import Problem, RunConfig, make_problem, unflatten_batch
 from .rules import update_objective
+from .spec import EXECUTORS, GridSpec
 from .store import RunStore
 
 __all__ = ["EXECUTORS", "GridResult", "GridTooLargeError", "estimate_grid_need", "train_grid"]
-
-EXECUTORS = ("local", "dask")
 
 
 @dataclass
@@ -93,17 +92,6 @@ class GridResult:
         return unflatten_batch(self.params[run], self.shapes)
 
 
-def _check_executor(executor: str, dask_workers: int, dask_timeout: float) -> None:
-    if executor not in EXECUTORS:
-        raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
-    if isinstance(dask_workers, bool) or not isinstance(dask_workers, int) or dask_workers < 1:
-        raise ValueError(f"dask_workers must be an integer >= 1, got {dask_workers!r}")
-    t = float(dask_timeout)
-    if not math.isfinite(t) or t <= 0:
-        raise ValueError(f"dask_timeout must be a finite number of seconds > 0, "
-                         f"got {dask_timeout!r}")
-
-
 def _dask_client(address: Any, workers: int, timeout: float):
     """``(client, owned)``: a client of ``address`` or of a new LocalCluster (owned)."""
     try:
@@ -119,11 +107,6 @@ def _dask_client(address: Any, workers: int, timeout: float):
         return Client(cluster), True
     if isinstance(address, Client):
         return address, False
-    if not isinstance(address, str) or "://" not in address:
-        raise ValueError(
-            f"dask_address must be a scheduler address like 'tcp://host:8786' or a "
-            f"distributed.Client, got {address!r}"
-        )
     _probe_scheduler(address, timeout)
     try:
         return Client(address, timeout=f"{timeout}s"), True
@@ -367,35 +350,7 @@ def _check_fits(problem: Problem, configs: list[RunConfig], chunk_size: int,
     return need
 
 
-def train_grid(
-    model: torch.nn.Module,
-    train: Any,
-    test: Any = None,
-    *,
-    alphas: Sequence[float],
-    eta0s: Sequence[float],
-    seeds: Sequence[int] = (0,),
-    steps: int,
-    temperature: float = 1.0,
-    rule: str = "gd",
-    labels: str = "true",
-    degree: int | None = None,
-    log_every: int = 1,
-    sharpness_steps: Sequence[int] = (0,),
-    sharpness_tol: float = 1e-6,
-    checkpoint_every: int | None = None,
-    dtype: torch.dtype = torch.float32,
-    device: str = "auto",
-    chunk_size: int | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    executor: str = "local",
-    dask_address: Any = None,
-    dask_workers: int = 2,
-    dask_timeout: float = 5.0,
-    init_params: Sequence[Params] | None = None,
-    restart_from: Sequence[Params] | None = None,
-    progress: bool = True,
-) -> GridResult:
+def train_grid(spec: GridSpec) -> GridResult:
     """Full-batch gradient descent over a grid of ``(alpha, eta0, seed)`` (Section 5).
 
     Every configuration starts from ``alpha * theta_0(seed)`` (Kaiming-normal from the
@@ -405,48 +360,14 @@ def train_grid(
     (non-finite loss or parameters) is logged and stopped at that step.
 
     Args:
-        model: the architecture (its parameters are not used and never written to).
-        train: the training split, a :class:`goldilocks_nb.data.Dataset` or ``(X, y)``.
-        test: the held-out split (same classes), or ``None`` (test columns are NaN).
-        alphas: initialisation scales ``> 0``.
-        eta0s: base learning rates ``> 0``.
-        seeds: initialisation seeds (integers); random labels are seeded by them too.
-        steps: gradient steps ``>= 1``.
-        temperature: softmax temperature ``T > 0`` (1 in Section 5).
-        rule: ``"gd"`` (gradient descent) or ``"uso"`` (the uniform-softmax-output model of
-            App. E, :mod:`.rules`).
-        labels: ``"true"``, ``"random-fixed"`` or ``"random-redrawn"`` (C22).
-        degree: homogeneity degree ``L`` (default ``model.degree``).
-        log_every: log every this many steps (and always at the end).
-        sharpness_steps: steps at which ``||H||_2`` is computed (Lanczos, largest
-            magnitude); ``(0,)`` gives Figure 8 right's ``eta ||H||_2``. ``()`` for none.
-        sharpness_tol: relative tolerance of that Lanczos.
-        checkpoint_every: steps between checkpoints in the cache (default
-            ``max(log_every, min(1000, steps))``).
-        dtype: ``torch.float32`` or ``torch.float64``.
-        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda[:i]"``.
-        chunk_size: configurations per batched chunk (default: as many as fit in half the
-            free GPU memory or a quarter of the available RAM; with Dask at most
-            ``ceil(runs / dask_workers)``).
-        cache_dir: results cache folder: finished runs are read from it, unfinished ones
-            resume from their last checkpoint; ``None`` keeps everything in memory.
-        executor: ``"local"`` (this process) or ``"dask"``.
-        dask_address: ``None`` (a LocalCluster for this call), a scheduler address
-            ``"tcp://host:8786"``, or a ``distributed.Client``.
-        dask_workers: worker processes of that LocalCluster.
-        dask_timeout: seconds to wait for a scheduler at ``dask_address`` (bounds the
-            connection, Dask's handshake and the check that a scheduler answers).
-        init_params: explicit unscaled ``theta_0`` per seed (instead of Kaiming).
-        restart_from: per seed, parameters whose direction is kept and whose norm is set
-            to that of the seed's Kaiming ``theta_0`` (Fig. 11 right,
-            :func:`.rules.restart_params`); ``alpha`` then scales that point.
-        progress: show a ``tqdm.auto`` bar (runs done / total, steps per second).
+        spec: the grid (:class:`.spec.GridSpec`: data, axes, schedule, what to record,
+            execution), checked when it was built; e.g.
+            ``GridSpec.of(model, train, test, alphas=[0.5, 2.0], eta0s=[0.1], steps=100)``.
 
     Returns:
         A :class:`GridResult` (``.log`` is the tidy table).
 
     Raises:
-        ValueError: a bad argument (before any training; nothing cached is touched).
         GridTooLargeError: (a ``ValueError``) the grid's estimated memory or disk need
             (:func:`estimate_grid_need`) exceeds what this machine has; the message gives
             the numbers and what to change. Raised before any training.
@@ -457,32 +378,25 @@ def train_grid(
         goldilocks_nb.training.store.StoreWarning: a stored run record or checkpoint was
             damaged or another run's (named; it is recomputed).
     """
-    _check_executor(executor, dask_workers, dask_timeout)
-    dev = resolve_device(device)
-    if chunk_size is not None and (
-        isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
-    ):
-        raise ValueError(f"chunk_size must be an integer >= 1 or None, got {chunk_size!r}")
-    problem, configs = make_problem(
-        model, train, test, alphas=alphas, eta0s=eta0s, seeds=seeds, steps=steps,
-        temperature=temperature, rule=rule, labels=labels, degree=degree,
-        log_every=log_every, sharpness_steps=sharpness_steps,
-        checkpoint_every=checkpoint_every, dtype=dtype, sharpness_tol=sharpness_tol,
-        init_params=init_params, restart_from=restart_from,
-    )
-    cache = None if cache_dir is None else str(cache_dir)
-    _preflight(problem, configs, cache, dev, chunk_size, executor, dask_workers)
+    if not isinstance(spec, GridSpec):
+        raise TypeError(f"train_grid takes a GridSpec, got {type(spec).__name__} "
+                        "(build one with GridSpec.of(model, train, test, **settings))")
+    ex = spec.execution
+    dev = resolve_device(ex.device)
+    problem, configs = make_problem(spec)
+    cache = ex.cache_dir
+    _preflight(problem, configs, cache, dev, ex.chunk_size, ex.executor, ex.dask_workers)
     client, owned = (None, False)
-    if executor == "dask":
-        client, owned = _dask_client(dask_address, dask_workers, float(dask_timeout))
+    if ex.executor == "dask":
+        client, owned = _dask_client(ex.dask_address, ex.dask_workers, ex.dask_timeout)
     try:
-        results = _execute(problem, configs, cache, device, dev, chunk_size, executor,
-                           client, dask_workers, progress)
+        results = _execute(problem, configs, cache, ex.device, dev, ex.chunk_size,
+                           ex.executor, client, ex.dask_workers, ex.progress)
     finally:
         if owned:
             cluster = client.cluster
             client.close()
-            if cluster is not None and dask_address is None:
+            if cluster is not None and ex.dask_address is None:
                 cluster.close()
     return _assemble(problem, configs, results)
 

@@ -25,6 +25,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ..functional import Params
+from ._checks import unpack_split
 
 __all__ = ["ProbeResult", "linear_probe", "penultimate_features"]
 
@@ -99,14 +100,6 @@ def penultimate_features(
     return torch.cat(outs)
 
 
-def _check_split(name: str, data: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    if hasattr(data, "X") and hasattr(data, "y"):
-        return data.X, data.y
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        return data[0], data[1]
-    raise ValueError(f"{name} must be a Dataset or an (X, y) pair, got {type(data).__name__}")
-
-
 def linear_probe(
     model: nn.Module,
     params: Params,
@@ -148,8 +141,8 @@ def linear_probe(
             raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
         raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
-    X, y = _check_split("train", train)
-    Xt, yt = _check_split("test", test)
+    X, y = unpack_split("train", train)[:2]
+    Xt, yt = unpack_split("test", test)[:2]
     K = int(max(int(y.max()), int(yt.max())) + 1)
     num_classes = getattr(train, "num_classes", None)
     if num_classes is not None:

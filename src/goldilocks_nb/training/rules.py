@@ -47,7 +47,9 @@ LABEL_MODES = ("true", "random-fixed", "random-redrawn")
 
 def uso_coefficients(y: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:
     """The USO model's logit-gradient coefficients ``1/K - 1{y = k}`` (App. E), ``(N, K)``."""
-    onehot = torch.nn.functional.one_hot(y, num_classes).to(dtype)
+    # a comparison, not one_hot: one_hot reads its input's values, which vmap (per-run
+    # random labels in the engine) does not allow
+    onehot = (y[..., None] == torch.arange(num_classes, device=y.device)).to(dtype)
     return 1.0 / num_classes - onehot
 
 
@@ -57,7 +59,7 @@ def update_objective(
     *,
     rule: str,
     temperature: float,
-    num_classes: int,
+    num_classes: int | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The scalar whose gradient is the update direction, and the cross-entropy loss.
 
