@@ -32,7 +32,7 @@ from torch import nn
 from torch.func import functional_call, grad
 
 from ..functional import (
-    Params,
+    Weights,
     check_alpha,
     check_temperature,
     flatten_params,
@@ -67,15 +67,15 @@ class Step(NamedTuple):
         logits: ``f_{theta_t}(X)`` (detached), for the logged statistics.
     """
 
-    params: Params
-    direction: Params
+    params: Weights
+    direction: Weights
     loss: torch.Tensor
     logits: torch.Tensor
 
 
 def descent_step(
     model: nn.Module,
-    params: Params,
+    params: Weights,
     X: torch.Tensor,
     y: torch.Tensor,
     *,
@@ -83,7 +83,7 @@ def descent_step(
     temperature: float = 1.0,
     rule: str = "gd",
     num_classes: int | None = None,
-    buffers: Params | None = None,
+    buffers: Weights | None = None,
 ) -> Step:
     """One step ``theta <- theta - lr * g`` on the batch ``(X, y)``: the one implementation
     of a gradient-descent step, shared by every trainer of the book.
@@ -113,20 +113,20 @@ def descent_step(
 
 def update_direction(
     model: nn.Module,
-    params: Params,
+    params: Weights,
     X: torch.Tensor,
     y: torch.Tensor,
     *,
     temperature: float = 1.0,
     rule: str = "gd",
     num_classes: int | None = None,
-    buffers: Params | None = None,
-) -> tuple[Params, torch.Tensor, torch.Tensor]:
+    buffers: Weights | None = None,
+) -> tuple[Weights, torch.Tensor, torch.Tensor]:
     """``(g, loss, logits)`` at ``params``: the gradient of the rule's objective
     (:func:`.rules.update_objective`), the cross-entropy at ``T`` and the logits (both
     detached). The arguments are those of :func:`descent_step`; not validated here."""
 
-    def objective(p: Params):
+    def objective(p: Weights):
         z = functional_call(model, p if not buffers else {**p, **buffers}, (X,))
         obj, value = update_objective(z, y, rule=rule, temperature=temperature,
                                       num_classes=num_classes)
@@ -138,12 +138,12 @@ def update_direction(
 
 def loss_and_gradient(
     model: nn.Module,
-    params: Params,
+    params: Weights,
     X: torch.Tensor,
     y: torch.Tensor,
     *,
     temperature: float = 1.0,
-) -> tuple[Params, torch.Tensor]:
+) -> tuple[Weights, torch.Tensor]:
     """Gradient of the mean cross-entropy at temperature ``T`` (Eq. 3), and the loss.
 
     Args:
@@ -162,14 +162,14 @@ def loss_and_gradient(
 
 def gradient_descent_steps(
     model: nn.Module,
-    params: Params,
+    params: Weights,
     X: torch.Tensor,
     y: torch.Tensor,
     *,
     lr: float,
     steps: int,
     temperature: float = 1.0,
-) -> Iterator[tuple[int, Params, float]]:
+) -> Iterator[tuple[int, Weights, float]]:
     """Iterate full-batch gradient descent, yielding ``(t, theta_t, loss(theta_t))``.
 
     Yields ``steps + 1`` triples, ``t = 0, ..., steps``; ``theta_0`` is a copy of
@@ -187,7 +187,7 @@ def gradient_descent_steps(
     return _descend(model, params, X, y, lr, steps, T)
 
 
-def _descend(model, params, X, y, lr, steps, T) -> Iterator[tuple[int, Params, float]]:
+def _descend(model, params, X, y, lr, steps, T) -> Iterator[tuple[int, Weights, float]]:
     theta = {k: v.detach().clone() for k, v in params.items()}
     for t in range(steps):
         step = descent_step(model, theta, X, y, lr=lr, temperature=T)
@@ -210,13 +210,13 @@ class Trajectory:
     """
 
     steps: list[int] = field(default_factory=list)
-    params: list[Params] = field(default_factory=list)
+    params: list[Weights] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
     lr: float = 0.0
     temperature: float = 1.0
 
     @property
-    def final(self) -> Params:
+    def final(self) -> Weights:
         """The last recorded parameters."""
         return self.params[-1]
 
@@ -226,7 +226,7 @@ class Trajectory:
 
 def gradient_descent(
     model: nn.Module,
-    params: Params,
+    params: Weights,
     X: torch.Tensor,
     y: torch.Tensor,
     *,
@@ -234,7 +234,7 @@ def gradient_descent(
     steps: int,
     temperature: float = 1.0,
     record_every: int = 1,
-    callback: Callable[[int, Params, float], None] | None = None,
+    callback: Callable[[int, Weights, float], None] | None = None,
 ) -> Trajectory:
     """Full-batch gradient descent ``theta <- theta - lr * grad l_T(theta)`` (Section 5).
 
@@ -287,7 +287,7 @@ def effective_learning_rate(eta0: float, alpha: float, degree: int) -> float:
 
 def trajectory_equivalence(
     model: nn.Module,
-    params: Params,
+    params: Weights,
     X: torch.Tensor,
     y: torch.Tensor,
     *,

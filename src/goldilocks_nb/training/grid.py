@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from ..functional import Params, flatten_params, get_params
+from ..functional import Weights, flatten_params, get_params
 from ..models import kaiming_normal_init
 from ..notebook import DTYPES
 from ..results import tensor_digest
@@ -102,12 +102,12 @@ class Problem:
     data_source: str = ""
     fingerprint: dict[str, Any] = field(default_factory=dict)
 
-    def unflatten(self, flat: torch.Tensor) -> Params:
+    def unflatten(self, flat: torch.Tensor) -> Weights:
         """Split a flat vector ``(P,)`` (or a batch ``(R, P)``) into named tensors."""
         return unflatten_batch(flat, self.shapes)
 
 
-def unflatten_batch(flat: torch.Tensor, shapes: dict[str, tuple[int, ...]]) -> Params:
+def unflatten_batch(flat: torch.Tensor, shapes: dict[str, tuple[int, ...]]) -> Weights:
     """Split ``(..., P)`` into ``{name: (..., *shape)}`` views, in ``shapes`` order."""
     out, start = {}, 0
     lead = flat.shape[:-1]

@@ -54,7 +54,7 @@ import torch
 from torch.func import functional_call
 
 from ..contract import ParameterError
-from ..functional import Params
+from ..functional import Weights
 from ..notebook import resolve_device
 from .engine import LOG_COLUMNS, RunResult, run_chunk, stored_rows
 from .grid import Problem, RunConfig, make_problem, unflatten_batch
@@ -87,7 +87,7 @@ class GridResult:
     shapes: dict[str, tuple[int, ...]]
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def final_params(self, run: int) -> Params:
+    def final_params(self, run: int) -> Weights:
         """The final parameters of run ``run`` as ``{name: tensor}``."""
         return unflatten_batch(self.params[run], self.shapes)
 

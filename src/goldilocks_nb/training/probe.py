@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from ..functional import Params
+from ..functional import Weights
 from ._checks import unpack_split
 
 __all__ = ["ProbeResult", "linear_probe", "penultimate_features"]
@@ -72,7 +72,7 @@ def _last_layer(model: nn.Module, layer: str | None) -> str:
 
 def penultimate_features(
     model: nn.Module,
-    params: Params,
+    params: Weights,
     X: torch.Tensor,
     *,
     layer: str | None = None,
@@ -102,7 +102,7 @@ def penultimate_features(
 
 def linear_probe(
     model: nn.Module,
-    params: Params,
+    params: Weights,
     train: Any,
     test: Any,
     *,

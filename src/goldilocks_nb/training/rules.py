@@ -30,7 +30,7 @@ import hashlib
 
 import torch
 
-from ..functional import Params, flatten_params
+from ..functional import Weights, flatten_params
 
 __all__ = [
     "LABEL_MODES",
@@ -100,7 +100,7 @@ def random_labels(
     return torch.randint(0, int(num_classes), (int(n),), generator=gen)
 
 
-def restart_params(theta_t: Params, theta_0: Params) -> Params:
+def restart_params(theta_t: Weights, theta_0: Weights) -> Weights:
     """``||theta_0|| * theta_t / ||theta_t||``: ``theta_t``'s direction at ``theta_0``'s norm.
 
     Fig. 11 right restarts training from the USO model's current direction rescaled to the

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from ..functional import Params, check_finite, check_temperature
+from ..functional import Weights, check_finite, check_temperature
 from ..notebook import DTYPES, resolve_device
 from ._checks import (
     check_choice,
@@ -169,8 +169,8 @@ class Grid:
     alphas: Sequence[float]
     eta0s: Sequence[float]
     seeds: Sequence[int] = (0,)
-    init_params: Sequence[Params] | None = None
-    restart_from: Sequence[Params] | None = None
+    init_params: Sequence[Weights] | None = None
+    restart_from: Sequence[Weights] | None = None
 
     def __post_init__(self) -> None:
         _set(self, "alphas", check_positive_list("alphas", self.alphas))
@@ -187,7 +187,7 @@ class Grid:
             _set(self, which, tuple(given))
 
     @property
-    def given(self) -> Sequence[Params] | None:
+    def given(self) -> Sequence[Weights] | None:
         """``init_params`` or ``restart_from``, whichever is set."""
         return self.init_params if self.init_params is not None else self.restart_from
 
