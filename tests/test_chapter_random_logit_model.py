@@ -263,7 +263,7 @@ def _c13(ratios, r2, r2_eq9, pred=17.6, limit=None):
     for s, (q, r, e) in enumerate(zip(ratios, r2, r2_eq9)):
         ql, rl = limit[s] if limit else (q, r)
         out[s] = {"slope": pred * q, "r2": r, "r2_eq9": e, "slope_limit": pred * ql,
-                  "r2_limit": rl, "r2_limit_eq9": e}
+                  "r2_limit": rl, "r2_limit_eq9": e, "slope_limit_eq9": pred * ql}
     return out
 
 
@@ -300,12 +300,20 @@ def test_c13_inconclusive_when_the_scatter_is_subset_noise():
 
 
 def test_c13_partly_when_the_noise_free_limit_misses_too():
+    # smoke-like: the limit's slope holds, its R^2 (0.77-0.78) does not
     per_seed = _c13([1.02, 0.97, 1.1], [0.6, 0.65, 0.62], [0.83] * 3,
                     limit=[(1.2, 0.78), (1.22, 0.77), (1.23, 0.78)])
     v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
     assert v.verdict == "partly"
-    assert "0.78 without subset noise" in v.why and "above 0.78" in v.why
-    # the slope fails on the subsets but holds in the limit: still partly (linear fails)
+    assert "0.78 without subset noise" in v.why and "threshold of 0.77 or less" in v.why
+    # default-like: the limit is linear (0.81) but its slope is 1.26 x the prediction
+    per_seed = _c13([1.11, 1.13, 1.34], [0.76, 0.64, 0.79], [0.83] * 3,
+                    limit=[(1.26, 0.81), (1.26, 0.81), (1.26, 0.80)])
+    v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
+    assert v.verdict == "partly"
+    assert "1.26 x sqrt" in v.why and "tolerance of 26% would pass" in v.why
+    assert "R^2 0.81 >= 0.8" in v.why
+    # the slope fails on the subsets but holds in the limit, R^2 holds: subset noise
     per_seed = _c13([17.6, 17.6, 1.0], [0.95] * 3, [0.95] * 3, limit=[(1.1, 0.95)] * 3)
     v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
     assert v.verdict == INCONCLUSIVE
