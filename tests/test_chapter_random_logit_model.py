@@ -387,6 +387,7 @@ def test_c14_branches():
     assert v.verdict == "reproduced"
     assert v.values["per_seed"]["1"]["abs_cos_small"] == pytest.approx(0.1)
     assert v.values["pair"] == list(ch.C14_PAIR) and "SVHN" in v.definition
+    assert v.values["svhn_needed"] == ch.SVHN_NEEDED and "cannot decide" in v.definition
     v = _c14([0.41, 0.5, 0.8], [0.05] * 3)
     assert v.verdict == "partly" and "at alpha=1" in v.why and "1 of 3 seeds" in v.why
     v = _c14([0.8] * 3, [0.45, 0.5, 0.1])
