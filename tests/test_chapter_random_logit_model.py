@@ -148,17 +148,38 @@ def test_c6_partly_reason_follows_numbers_overestimate():
 def test_c6_per_seed_bands_share_and_gap_source():
     t = np.linspace(6.0, 1.0, ALPHA.size)
     true, pred = _curves(t, t + 1.0)
-    share = np.where(ALPHA < 10, 0.1, 0.9)
+    share = np.where(ALPHA < 10, 0.001, 0.9)
     v = ch.verdict_c6(ALPHA, true, pred, gap_tolerance=0.15, corr_threshold=0.9, seeds=[4, 5, 6],
                       gap_source="SOURCE", share=share)
     assert set(v.values["per_seed"]) == {"4", "5", "6"}
     assert all(d["shape"] and not d["close"] for d in v.values["per_seed"].values())
     assert v.values["bands_overlap"] == {"n": 0, "of": 9}     # bands 0.02 wide, gap 1.0
     assert v.values["agreement_many_samples"]["n"] == int((share < ch.C6_SHARE_MAX).sum())
+    assert v.values["gap_checked"] == v.values["agreement_many_samples"]["max_rel_gap"]
     assert "0 of 3 seeds" in v.why and v.why.endswith("SOURCE")
+    # too few many-sample alphas: the gap is checked over all defined alphas
+    v = ch.verdict_c6(ALPHA, true, pred, gap_tolerance=0.15, corr_threshold=0.9,
+                      share=np.where(ALPHA < 0.03, 0.001, 0.9))
+    assert "agreement_many_samples" not in v.values
+    assert v.values["gap_checked"] == v.values["agreement_all"]["max_rel_gap"]
     true, pred = _curves(t, t + 0.005)      # inside the bands
     v = ch.verdict_c6(ALPHA, true, pred, gap_tolerance=0.15, corr_threshold=0.9)
     assert v.values["bands_overlap"] == {"n": 9, "of": 9}
+
+
+def test_c6_few_sample_regime_does_not_decide():
+    """A large gap only where one sample carries the G-term (share >= C6_SHARE_MAX): the
+    many-sample alphas decide (reproduced); without share the same curves are partly."""
+    t = np.linspace(6.0, 1.0, ALPHA.size)
+    pm = np.where(ALPHA < 10, t * 1.05, t * 1.6)
+    true, pred = _curves(t, pm)
+    share = np.where(ALPHA < 10, 0.001, 0.9)
+    v = ch.verdict_c6(ALPHA, true, pred, gap_tolerance=0.15, corr_threshold=0.5, share=share)
+    assert v.verdict == "reproduced"
+    assert v.values["gap_checked"] < 0.15 < v.values["agreement_all"]["max_rel_gap"]
+    assert all(d["close"] for d in v.values["per_seed"].values())
+    v = ch.verdict_c6(ALPHA, true, pred, gap_tolerance=0.15, corr_threshold=0.5)
+    assert v.verdict == "partly"
 
 
 def test_gap_source_names_the_largest_step():

@@ -361,9 +361,12 @@ def _direction(tmean: np.ndarray, pmean: np.ndarray) -> str:
     return f"is above it at {above} and below it at {below} of {n} defined alphas"
 
 
-#: C6: alphas where the top sample carries less than this share of Tr M (Eq. 7 averages
-#: over many samples) are reported separately.
-C6_SHARE_MAX = 0.5
+#: C6: Eq. 7-8 average over many samples; alphas where the top sample carries at least this
+#: share of Tr M are the few-sample and collapse regime, whose place moves to larger alpha with
+#: more images (benchmarks/audit_c6_batch_size.py: below 1 % the gap no longer changes between
+#: 200, 1,000 and 3,000 images). The gap check uses the other alphas when at least
+#: C6_MIN_ALPHAS of them are defined, all defined alphas otherwise.
+C6_SHARE_MAX, C6_MIN_ALPHAS = 0.01, 3
 
 
 def verdict_c6(alpha: Sequence[float], true: np.ndarray, predicted: np.ndarray, *,
@@ -386,9 +389,10 @@ def verdict_c6(alpha: Sequence[float], true: np.ndarray, predicted: np.ndarray, 
     the number of alphas at which the min/max bands over seeds (the paper's error bands)
     overlap is reported: a gap outside the bands is not the subspace draw's. ``gap_source``:
     which of the model's assumptions carries the gap (from :func:`assumption_results`).
-    ``share``: per alpha, the share of ``Tr M`` carried by the top sample; the gap is also
-    reported where it is below :data:`C6_SHARE_MAX` (where Eq. 7's average over many samples
-    applies: a range that grows with the number of images).
+    ``share``: per alpha, the share of ``Tr M`` carried by the top sample; when at least
+    :data:`C6_MIN_ALPHAS` defined alphas have it below :data:`C6_SHARE_MAX` (where Eq. 7's
+    average over many samples applies: a range that grows with the number of images), the
+    gap is checked there, and the larger gaps of the few-sample regime are reported beside.
     """
     alpha = np.asarray(alpha, float)
     true, predicted = np.atleast_2d(true), np.atleast_2d(predicted)
@@ -407,9 +411,12 @@ def verdict_c6(alpha: Sequence[float], true: np.ndarray, predicted: np.ndarray, 
                      f"median {pop['median_rel_gap']:.3f}")
     measured += f"; {at1}"
     seeds = list(seeds) if seeds is not None else list(range(true.shape[0]))
+    many_mask = (None if share is None else np.asarray(share, float) < C6_SHARE_MAX)
+    if many_mask is not None and int((many_mask & defined).sum()) < C6_MIN_ALPHAS:
+        many_mask = None
     per_seed = {}
     for s, t, p in zip(seeds, true, predicted):
-        a = rl.agreement(t, p)
+        a = rl.agreement(t, p, mask=many_mask) if many_mask is not None else rl.agreement(t, p)
         per_seed[str(s)] = {"max_rel_gap": a["max_rel_gap"], "median_rel_gap":
                             a["median_rel_gap"], "pearson": a["pearson"],
                             "shape": bool(np.isfinite(a["pearson"])
@@ -425,36 +432,45 @@ def verdict_c6(alpha: Sequence[float], true: np.ndarray, predicted: np.ndarray, 
     n_overlap, n_both = int((overlap & both).sum()), int(both.sum())
     values["bands_overlap"] = {"n": n_overlap, "of": n_both}
     many = ""
-    if share is not None and (np.asarray(share) < C6_SHARE_MAX).any():
-        m = rl.agreement(true, predicted, mask=np.asarray(share) < C6_SHARE_MAX)
-        values["agreement_many_samples"] = m
-        many = (f"; where no sample carries {C6_SHARE_MAX:.0%} of Tr M ({m['n']} alphas) the "
-                f"largest gap is {m['max_rel_gap']:.0%}, so it is not only the few-sample "
-                "collapse regime that our batch size moves to smaller alpha")
     r, gap = allp["pearson"], allp["max_rel_gap"]
+    region = "every alpha where both curves are defined"
+    if many_mask is not None:
+        m = rl.agreement(true, predicted, mask=many_mask)
+        values["agreement_many_samples"] = m
+        gap = m["max_rel_gap"]
+        region = (f"the {m['n']} alphas where no sample carries {C6_SHARE_MAX:.0%} of Tr M "
+                  "(Eq. 7's average over many samples)")
+        many = (f"; the gap is checked where no sample carries {C6_SHARE_MAX:.0%} of Tr M "
+                f"({m['n']} alphas, up to alpha = {alpha[many_mask & defined].max():.3g}): up to "
+                f"{gap:.0%} there; the larger gaps beyond are the few-sample and collapse "
+                "regime, where one sample carries the G-term and Eq. 7's average does not "
+                "apply (it moves to larger alpha with more images)")
+        measured += f"; where no sample carries {C6_SHARE_MAX:.0%} of Tr M: max gap {gap:.3f}"
+    values["gap_checked"] = gap
     shape_ok = bool(np.isfinite(r) and r > corr_threshold)
     agree = (f"shape on {seed_agreement({k: v['shape'] for k, v in per_seed.items()})}, gap "
              f"below {gap_tolerance:g} on "
              f"{seed_agreement({k: v['close'] for k, v in per_seed.items()})}")
     measured += f"; {agree}"
     common = dict(quote=paper_quote(verdict_c6), key=f"max gap {gap:.2f}, Pearson {r:.3f}",
-                  definition=(f"'approximates very well': over every alpha where both curves "
-                              f"are defined, the seed means differ by less than "
-                              f"{gap_tolerance:g} (relative, largest gap) and their Pearson "
-                              f"correlation across alpha exceeds {corr_threshold:g}; 'follows "
-                              "the shape' (partly): the correlation alone"))
+                  definition=(f"'approximates very well': over {region}, the seed means "
+                              f"differ by less than {gap_tolerance:g} (relative, largest gap), "
+                              "and over every defined alpha their Pearson correlation exceeds "
+                              f"{corr_threshold:g}; 'follows the shape' (partly): the "
+                              "correlation alone"))
     if shape_ok and gap < gap_tolerance:
         return Verdict("C6", "reproduced", measured, "", values, **common)
     hi = alpha[defined][-1]
     detail = (f"Eq. 8 {_direction(tm[defined], pm[defined])}, by {allp['median_rel_gap']:.0%} "
-              f"(median) and up to {gap:.0%}")
+              f"(median) and up to {allp['max_rel_gap']:.0%} over all defined alphas")
     if pop is not None:
         detail += f" (up to {pop['max_rel_gap']:.0%} for alpha <= 1)"
     detail += (f"; at the largest defined alpha = {hi:.3g} the true curvature is "
                f"{tm[defined][-1]:.2f} and Eq. 8 {pm[defined][-1]:.2f}")
     if shape_ok:
         why = (f"Eq. 8 follows the shape of the true curve (Pearson {r:.3f} > {corr_threshold:g}) "
-               f"but its largest relative gap {gap:.3f} is not below {gap_tolerance:g}: {detail}"
+               f"but its largest relative gap {gap:.3f} is not below {gap_tolerance:g}"
+               f"{' (many-sample alphas)' if many_mask is not None else ''}: {detail}"
                f"; {agree}; the min/max bands over seeds overlap at {n_overlap} of {n_both} "
                "alphas, so the gap is not the subspace draw's" + many
                + (f"; {gap_source}" if gap_source else ""))
