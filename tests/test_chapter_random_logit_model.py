@@ -385,8 +385,29 @@ def test_class_gradients_average_to_the_balanced_gradient(tiny_cnn_pool):
     g, q, _ = loss_gradient(model, theta, pool.X, pool.y)
     K = pool.num_classes
     u = np.full(K, 1 / K)
-    assert u @ out["gram"] @ u == pytest.approx(float(g.double().norm() ** 2), rel=1e-6)
+    # 2 images per class: the halves are single images and their mean is the class mean
+    raw = out["gram"] + np.diag(out["noise"])
+    assert u @ raw @ u == pytest.approx(float(g.double().norm() ** 2), rel=1e-6)
     assert np.allclose(u @ out["qbar"], q.double().numpy(), atol=1e-6)
+    assert (out["noise"] > 0).all()
+
+
+def test_class_gradients_remove_the_pool_noise():
+    """Debiased Gram: for a pool whose classes repeat one image (no within-class noise) the
+    noise is 0 and the Gram is exact."""
+    import torch
+
+    from goldilocks_nb.gradient_alignment import loss_gradient
+
+    p = ch.Params(lenet5_dtype="float64")
+    base = ch.load_cifar(p, 10, torch.device("cpu"))       # one image per class
+    pool = base.subset(np.repeat(np.arange(10), 2), "each image twice")
+    model, theta = ch.lenet5(p, 0, pool)
+    out = ch.class_gradients(model, theta, pool)
+    assert np.allclose(out["noise"], 0, atol=1e-20)
+    g0 = loss_gradient(model, theta, base.X[:1], base.y[:1])[0].double()
+    k = int(base.y[0])
+    assert out["gram"][k, k] == pytest.approx(float(g0 @ g0), rel=1e-9)
 
 
 def test_attenuation_inverts_the_noise_model():

@@ -686,21 +686,29 @@ def class_gradients(model: torch.nn.Module, theta: dict, pool: Dataset
     A subset with class frequencies ``Q`` drawn per class from ``pool`` has expected loss
     gradient ``sum_k Q_k g_k`` and expected ``Qhat = sum_k Q_k qbar_k``; both are linear in
     ``Q``, so for any number of priors the expected gradient's norm follows from the Gram
-    matrix ``G G^T`` (``(K, K)``) without drawing subsets. Returns ``gram`` (float64) and
+    matrix ``G G^T`` (``(K, K)``) without drawing subsets. ``g_k`` is itself a mean over the
+    pool's images of class ``k``, whose sampling noise adds ``||xi_k||^2`` to the diagonal of
+    ``G G^T``; it is measured from the two halves of the class (even and odd positions,
+    ``||g_k^a - g_k^b||^2 / 4``) and subtracted, so ``gram`` estimates the population Gram
+    matrix (``noise``: the subtracted diagonal). Returns ``gram``, ``noise`` (float64) and
     ``qbar`` (``(K, K)``, row ``k`` = ``qbar_k``).
     """
     from ..gradient_alignment import loss_gradient
 
-    gs, qs = [], []
+    gs, qs, noise = [], [], []
     for k in range(pool.num_classes):
         idx = torch.nonzero(pool.y == k).flatten()
-        if idx.numel() == 0:
-            raise ValueError(f"class {k} has no images in the pool ({pool.source})")
-        g, q, _ = loss_gradient(model, theta, pool.X[idx], pool.y[idx])
-        gs.append(g.double())
-        qs.append(q.double())
+        if idx.numel() < 2:
+            raise ValueError(f"class {k} has fewer than 2 images in the pool ({pool.source})")
+        halves = [loss_gradient(model, theta, pool.X[h], pool.y[h]) for h in (idx[0::2], idx[1::2])]
+        ga, gb = (h[0].double() for h in halves)
+        gs.append((ga + gb) / 2)
+        qs.append((halves[0][1].double() + halves[1][1].double()) / 2)
+        noise.append(float((ga - gb).pow(2).sum() / 4))
     G = torch.stack(gs)
-    return {"gram": (G @ G.T).cpu().numpy(), "qbar": torch.stack(qs).cpu().numpy()}
+    noise_arr = np.array(noise)
+    return {"gram": (G @ G.T).cpu().numpy() - np.diag(noise_arr), "noise": noise_arr,
+            "qbar": torch.stack(qs).cpu().numpy()}
 
 
 def population_limit(gram: np.ndarray, qbar: np.ndarray, priors: np.ndarray,
@@ -765,7 +773,7 @@ def prior_results(params: Params, pool: Dataset, *, cache_dir: str,
 
     key = dict(dataset=params.cifar_dataset, pool=len(pool), data_seed=params.data_seed,
                model_seed=params.model_seed, dtype=params.lenet5_dtype, per_seed=per_seed,
-               prior_seeds=params.prior_seeds, subset=params.prior_subset_size, limit=1)
+               prior_seeds=params.prior_seeds, subset=params.prior_subset_size, limit=2)
     res = dict(cached("02_fig5b_priors", key, compute, cache_dir=cache_dir))
     res["limit"] = {int(s): population_limit(res["gram"], res["qbar"],
                                              sample_simplex(PAPER_PRIORS, pool.num_classes,
