@@ -341,6 +341,10 @@ def test_c13_partly_when_the_noise_free_limit_misses_too():
     per_seed = _c13([17.6, 17.6, 1.0], [0.95] * 3, [0.95] * 3)
     v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
     assert v.verdict == "partly" and "above the prediction" in v.why
+    # only the sampled slope holds (the limit misses both): partly
+    per_seed = _c13([1.0] * 3, [0.5] * 3, [0.5] * 3, limit=[(1.5, 0.5)] * 3)
+    v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
+    assert v.verdict == "partly" and "1.50 x sqrt" in v.why
     v = ch.verdict_c13(_c13([0.28, 0.3, 0.2], [0.1] * 3, [0.1] * 3), 17.6, **C13_KW)
     assert v.verdict == "not reproduced" and "below the prediction" in v.why
 

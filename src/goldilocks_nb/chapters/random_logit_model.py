@@ -840,8 +840,8 @@ def verdict_c13(per_seed: Mapping[int, Mapping[str, float]], predicted_slope: fl
     ``R^2 >= r2_min``. When that fails but the noise-free limit at the paper's number of
     priors passes both, the shortfall is our subsets' sampling noise: inconclusive at this
     scale, with the subset size at which ``R^2`` reaches ``r2_min``
-    (:func:`_subset_size_for`). Otherwise the limit decides: partly when one of slope and
-    linearity holds there, else not reproduced; the reason says by how much each check
+    (:func:`_subset_size_for`). Otherwise partly when one of slope and linearity holds, on
+    the subsets or without their noise, else not reproduced; the reason says by how much each check
     misses there and which threshold would pass it (a scatter that stays without subset
     noise means the norm depends on the direction of ``Qhat - Q``, not only its length).
     """
@@ -928,7 +928,7 @@ def verdict_c13(per_seed: Mapping[int, Mapping[str, float]], predicted_slope: fl
     elif not s_ok:
         parts.append(f"slope {lim_ratio:.2f} x the prediction without subset noise (within "
                      f"{slope_tolerance:.0%}; on subsets of {subset_size}: their noise)")
-    verdict = "partly" if (lin_lim or sl_ok) else "not reproduced"
+    verdict = "partly" if (lin or s_ok or lin_lim or sl_ok) else "not reproduced"
     return Verdict("C13", verdict, measured, "; ".join(parts) + f" ({agree})", **common)
 
 
