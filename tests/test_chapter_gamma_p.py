@@ -99,19 +99,46 @@ def test_c8_branches():
 
 
 # ---- C9
-@pytest.mark.parametrize("n_bad, batch, verdict", [(0, True, "reproduced"),
-                                                   (0, False, "partly"),
-                                                   (6, True, "partly"),
-                                                   (7, True, "not reproduced")])
-def test_c9_branches(n_bad, batch, verdict):
-    monotone = [True] * (30 - n_bad) + [False] * n_bad
-    v = ch.verdict_c9(monotone=monotone, batch_monotone=batch, max_violation=0.02 if n_bad else 0,
-                      rho=[-1.0] * 29 + [-0.9963], batch_rho=-1.0)
+def _draw(n_bad=0, batch=True, n=30):
+    mono = np.array([True] * (n - n_bad) + [False] * n_bad)
+    return {"monotone": mono, "rho": np.array([-1.0] * (n - 1) + [-0.9963]),
+            "max_violation": 0.02 if n_bad else 0.0, "batch_monotone": batch,
+            "batch_rho": -0.999, "batch_violation": 0.0 if batch else 0.0047}
+
+
+@pytest.mark.parametrize("draws, verdict", [
+    ([_draw(), _draw(), _draw()], "reproduced"),
+    ([_draw(), _draw(), _draw(batch=False)], "reproduced"),      # batch curve on 2 of 3 draws
+    ([_draw(), _draw(batch=False), _draw(batch=False)], "partly"),
+    ([_draw(18), _draw(), _draw()], "partly"),                    # 72 of 90 curves = 80 %
+    ([_draw(19), _draw(), _draw()], "not reproduced")])
+def test_c9_branches(draws, verdict):
+    v = ch.verdict_c9(draws)
     assert v.verdict == verdict
-    assert int(v.values["monotone"].sum()) == 30 - n_bad
-    assert np.median(v.values["rho"]) == -1.0 and v.values["rho"].max() == -0.9963
+    n_bad = sum(int((~d["monotone"]).sum()) for d in draws)
+    assert int(v.values["monotone"].sum()) == 90 - n_bad
+    assert v.values["rho"].max() == -0.9963
+    assert [v.values["per_seed"][str(i)]["batch_monotone"] for i in range(3)] == \
+        [d["batch_monotone"] for d in draws]
+    assert v.quote.startswith('"Overall, this suggests')
     if verdict != "reproduced":
-        assert v.why.startswith(f"only {30 - n_bad}/30 per-image curves (batch curve: {batch})")
+        n_ok = sum(d["batch_monotone"] for d in draws)
+        assert f"batch curve monotone on {n_ok} of 3 seeds" in v.why
+
+
+def test_measure_c9_draws_are_disjoint_blocks():
+    import torch
+
+    p = ch.Params(n_samples=12, n_logit_sets=4, logit_draws=3, logit_alpha_points=9)
+    z = torch.randn(12, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    out = ch.measure_c9(p, z)
+    assert len(out["draws"]) == 3
+    assert out["n_monotone"] == int(out["draws"][0]["monotone"].sum())
+    alone = ch.measure_c9(ch.Params(n_samples=12, n_logit_sets=4, logit_draws=1,
+                                    logit_alpha_points=9), z[8:])
+    assert out["draws"][2]["batch_rho"] == alone["draws"][0]["batch_rho"]
+    with pytest.raises(ch.ParameterError, match="n_logit_sets"):
+        ch.Params(n_samples=12, n_logit_sets=5, logit_draws=3)
 
 
 # ---- C10

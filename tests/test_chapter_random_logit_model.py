@@ -144,17 +144,38 @@ def test_c6_partly_reason_follows_numbers_overestimate():
 def test_c6_per_seed_bands_share_and_gap_source():
     t = np.linspace(6.0, 1.0, ALPHA.size)
     true, pred = _curves(t, t + 1.0)
-    share = np.where(ALPHA < 10, 0.1, 0.9)
+    share = np.where(ALPHA < 10, 0.001, 0.9)
     v = ch.verdict_c6(ALPHA, true, pred, gap_tolerance=0.15, corr_threshold=0.9, seeds=[4, 5, 6],
                       gap_source="SOURCE", share=share)
     assert set(v.values["per_seed"]) == {"4", "5", "6"}
     assert all(d["shape"] and not d["close"] for d in v.values["per_seed"].values())
     assert v.values["bands_overlap"] == {"n": 0, "of": 9}     # bands 0.02 wide, gap 1.0
     assert v.values["agreement_many_samples"]["n"] == int((share < ch.C6_SHARE_MAX).sum())
+    assert v.values["gap_checked"] == v.values["agreement_many_samples"]["max_rel_gap"]
     assert "0 of 3 seeds" in v.why and v.why.endswith("SOURCE")
+    # too few many-sample alphas: the gap is checked over all defined alphas
+    v = ch.verdict_c6(ALPHA, true, pred, gap_tolerance=0.15, corr_threshold=0.9,
+                      share=np.where(ALPHA < 0.03, 0.001, 0.9))
+    assert "agreement_many_samples" not in v.values
+    assert v.values["gap_checked"] == v.values["agreement_all"]["max_rel_gap"]
     true, pred = _curves(t, t + 0.005)      # inside the bands
     v = ch.verdict_c6(ALPHA, true, pred, gap_tolerance=0.15, corr_threshold=0.9)
     assert v.values["bands_overlap"] == {"n": 9, "of": 9}
+
+
+def test_c6_few_sample_regime_does_not_decide():
+    """A large gap only where one sample carries the G-term (share >= C6_SHARE_MAX): the
+    many-sample alphas decide (reproduced); without share the same curves are partly."""
+    t = np.linspace(6.0, 1.0, ALPHA.size)
+    pm = np.where(ALPHA < 10, t * 1.05, t * 1.6)
+    true, pred = _curves(t, pm)
+    share = np.where(ALPHA < 10, 0.001, 0.9)
+    v = ch.verdict_c6(ALPHA, true, pred, gap_tolerance=0.15, corr_threshold=0.5, share=share)
+    assert v.verdict == "reproduced"
+    assert v.values["gap_checked"] < 0.15 < v.values["agreement_all"]["max_rel_gap"]
+    assert all(d["close"] for d in v.values["per_seed"].values())
+    v = ch.verdict_c6(ALPHA, true, pred, gap_tolerance=0.15, corr_threshold=0.5)
+    assert v.verdict == "partly"
 
 
 def test_gap_source_names_the_largest_step():
@@ -252,9 +273,15 @@ def test_c7_not_reproduced():
 # ----------------------------------------------------------------------------- C13
 
 
-def _c13(ratios, r2, r2_eq9, pred=17.6):
-    return {s: {"slope": pred * q, "r2": r, "r2_eq9": e}
-            for s, (q, r, e) in enumerate(zip(ratios, r2, r2_eq9))}
+def _c13(ratios, r2, r2_eq9, pred=17.6, limit=None):
+    """Per-seed C13 numbers; ``limit``: (slope ratio, R^2) of the noise-free line (default:
+    the sampled ones)."""
+    out = {}
+    for s, (q, r, e) in enumerate(zip(ratios, r2, r2_eq9)):
+        ql, rl = limit[s] if limit else (q, r)
+        out[s] = {"slope": pred * q, "r2": r, "r2_eq9": e, "slope_limit": pred * ql,
+                  "r2_limit": rl, "r2_limit_eq9": e, "slope_limit_eq9": pred * ql}
+    return out
 
 
 C13_KW = dict(subset_size=500, n_priors=300, seconds=100.0, slope_tolerance=0.25, r2_min=0.8)
@@ -264,22 +291,56 @@ def test_c13_reproduced():
     v = ch.verdict_c13(_c13([1.02, 0.97, 1.1], [0.95, 0.9, 0.85], [0.99] * 3), 17.6, **C13_KW)
     assert v.verdict == "reproduced"
     assert v.values["per_seed"]["0"]["ratio"] == pytest.approx(1.02)
+    assert v.values["paper_priors"] == ch.PAPER_PRIORS
     assert v.quote.startswith('"As we predicted') and "R^2 >= 0.8" in v.definition
 
 
+def test_subset_size_for_inverts_the_noise_model():
+    # limit R^2 0.9: u = 1/9; at n = 500 R^2 0.5: v = 500 (1 - 1/9) = 444.4;
+    # R^2 = 0.8 needs u + v/n = 0.25: n = 444.4 / (0.25 - 1/9) = 3200
+    assert ch._subset_size_for(0.5, 0.9, 500, 0.8) == 3200
+    assert ch._subset_size_for(0.5, 0.78, 500, 0.8) is None        # the limit misses 0.8
+    assert ch._subset_size_for(0.95, 0.9, 500, 0.8) == 500          # already above
+
+
 def test_c13_inconclusive_when_the_scatter_is_subset_noise():
-    # slope right on 3 of 3 seeds, R^2 0.41, Eq. 9's own norm linear: the subsets' noise
-    v = ch.verdict_c13(_c13([1.02, 0.97, 1.1], [0.41, 0.45, 0.3], [0.95] * 3), 17.6, **C13_KW)
+    # slope right on 3 of 3 seeds, R^2 0.5 on subsets of 500, 0.9 without subset noise
+    per_seed = _c13([1.02, 0.97, 1.1], [0.5, 0.45, 0.3], [0.95] * 3,
+                    limit=[(1.0, 0.9)] * 3)
+    v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
     assert v.verdict == INCONCLUSIVE
-    # n* = 500 * (1 - 0.41) / 0.41 * 0.8 / 0.2
-    assert f"{int(np.ceil(500 * 0.59 / 0.41 * 4)):,} images" in v.needed
+    # per seed 3,200 / 4,000 / 8,000 images (R^2 0.5 / 0.45 / 0.3); the median decides
+    assert "4,000 images" in v.needed
+    # cost: 100 s / 300 priors * 4000 / 500 * 2000 priors
+    assert f"{100 / 300 * 4000 / 500 * 2000:.0f} s of CPU" in v.needed
+    assert v.values["per_seed"]["2"]["ratio_limit"] == pytest.approx(1.0)
 
 
-def test_c13_partly_and_not_reproduced():
-    v = ch.verdict_c13(_c13([1.02, 0.97, 1.1], [0.41, 0.45, 0.3], [0.5] * 3), 17.6, **C13_KW)
-    assert v.verdict == "partly" and "not linear either" in v.why
-    v = ch.verdict_c13(_c13([17.6, 17.6, 1.0], [0.95] * 3, [0.95] * 3), 17.6, **C13_KW)
+def test_c13_partly_when_the_noise_free_limit_misses_too():
+    # smoke-like: the limit's slope holds, its R^2 (0.77-0.78) does not
+    per_seed = _c13([1.02, 0.97, 1.1], [0.6, 0.65, 0.62], [0.83] * 3,
+                    limit=[(1.2, 0.78), (1.22, 0.77), (1.23, 0.78)])
+    v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
+    assert v.verdict == "partly"
+    assert "0.78 without subset noise" in v.why and "threshold of 0.77 or less" in v.why
+    # default-like: the limit is linear (0.81) but its slope is 1.26 x the prediction
+    per_seed = _c13([1.11, 1.13, 1.34], [0.76, 0.64, 0.79], [0.83] * 3,
+                    limit=[(1.26, 0.81), (1.26, 0.81), (1.26, 0.80)])
+    v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
+    assert v.verdict == "partly"
+    assert "1.26 x sqrt" in v.why and "tolerance of 26% would pass" in v.why
+    assert "R^2 0.81 >= 0.8" in v.why
+    # the slope fails on the subsets but holds in the limit, R^2 holds: subset noise
+    per_seed = _c13([17.6, 17.6, 1.0], [0.95] * 3, [0.95] * 3, limit=[(1.1, 0.95)] * 3)
+    v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
+    assert v.verdict == INCONCLUSIVE
+    per_seed = _c13([17.6, 17.6, 1.0], [0.95] * 3, [0.95] * 3)
+    v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
     assert v.verdict == "partly" and "above the prediction" in v.why
+    # only the sampled slope holds (the limit misses both): partly
+    per_seed = _c13([1.0] * 3, [0.5] * 3, [0.5] * 3, limit=[(1.5, 0.5)] * 3)
+    v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
+    assert v.verdict == "partly" and "1.50 x sqrt" in v.why
     v = ch.verdict_c13(_c13([0.28, 0.3, 0.2], [0.1] * 3, [0.1] * 3), 17.6, **C13_KW)
     assert v.verdict == "not reproduced" and "below the prediction" in v.why
 
@@ -291,7 +352,62 @@ def test_c13_majority_of_seeds_decides():
     assert v.verdict == "partly"
 
 
-# ----------------------------------------------------------------------------- C14
+def test_population_limit_matches_explicit_vectors():
+    rng = np.random.default_rng(0)
+    G, C = rng.normal(size=(3, 7)), rng.normal(size=(3, 7))
+    qbar = rng.dirichlet(np.ones(3), size=3)
+    Q = rng.dirichlet(np.ones(3), size=5)
+    out = ch.population_limit(G @ G.T, qbar, Q, C @ C.T)
+    diff = Q @ qbar - Q
+    assert np.allclose(out["grad_norm"], np.linalg.norm(Q @ G, axis=1))
+    assert np.allclose(out["dist"], np.linalg.norm(diff, axis=1))
+    assert np.allclose(out["eq9_norm"], np.linalg.norm(diff @ C, axis=1))
+
+
+@pytest.fixture(scope="module")
+def tiny_cnn_pool():
+    """LeNet-5 (float64) and a balanced pool of 20 embedded CIFAR-10 images."""
+    import torch
+
+    p = ch.Params(lenet5_dtype="float64")
+    pool = ch.load_cifar(p, 20, torch.device("cpu"))
+    model, theta = ch.lenet5(p, 0, pool)
+    return model, theta, pool
+
+
+def test_class_gradients_average_to_the_balanced_gradient(tiny_cnn_pool):
+    """The mean of the class gradients is the loss gradient of the balanced pool itself
+    (Eq. 9's expected gradient at uniform Q, computed independently)."""
+    from goldilocks_nb.gradient_alignment import loss_gradient
+
+    model, theta, pool = tiny_cnn_pool
+    out = ch.class_gradients(model, theta, pool)
+    g, q, _ = loss_gradient(model, theta, pool.X, pool.y)
+    K = pool.num_classes
+    u = np.full(K, 1 / K)
+    # 2 images per class: the halves are single images and their mean is the class mean
+    raw = out["gram"] + np.diag(out["noise"])
+    assert u @ raw @ u == pytest.approx(float(g.double().norm() ** 2), rel=1e-6)
+    assert np.allclose(u @ out["qbar"], q.double().numpy(), atol=1e-6)
+    assert (out["noise"] > 0).all()
+
+
+def test_class_gradients_remove_the_pool_noise():
+    """Debiased Gram: for a pool whose classes repeat one image (no within-class noise) the
+    noise is 0 and the Gram is exact."""
+    import torch
+
+    from goldilocks_nb.gradient_alignment import loss_gradient
+
+    p = ch.Params(lenet5_dtype="float64")
+    base = ch.load_cifar(p, 10, torch.device("cpu"))       # one image per class
+    pool = base.subset(np.repeat(np.arange(10), 2), "each image twice")
+    model, theta = ch.lenet5(p, 0, pool)
+    out = ch.class_gradients(model, theta, pool)
+    assert np.allclose(out["noise"], 0, atol=1e-20)
+    g0 = loss_gradient(model, theta, base.X[:1], base.y[:1])[0].double()
+    k = int(base.y[0])
+    assert out["gram"][k, k] == pytest.approx(float(g0 @ g0), rel=1e-9)
 
 
 def test_attenuation_inverts_the_noise_model():
@@ -313,6 +429,7 @@ def test_c14_branches():
     assert v.verdict == "reproduced"
     assert v.values["per_seed"]["1"]["abs_cos_small"] == pytest.approx(0.1)
     assert v.values["pair"] == list(ch.C14_PAIR) and "SVHN" in v.definition
+    assert v.values["svhn_needed"] == ch.SVHN_NEEDED and "cannot decide" in v.definition
     v = _c14([0.41, 0.5, 0.8], [0.05] * 3)
     assert v.verdict == "partly" and "at alpha=1" in v.why and "1 of 3 seeds" in v.why
     v = _c14([0.8] * 3, [0.45, 0.5, 0.1])

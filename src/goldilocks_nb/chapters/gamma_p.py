@@ -31,6 +31,7 @@ from ..contract import (
     paper_quote,
     params_dataclass,
     record_verdict,
+    seed_agreement,
 )
 from ..curvature import projected_jacobian, random_subspace
 from ..curvature.gamma import (
@@ -128,8 +129,9 @@ DEFINITIONS = {
     "C8": (f"every Gamma_p of the survey inside [1, sqrt(K-1)] up to {C8_TOL:g}, the largest at "
            "uniform p, and Gamma_p(p(2, 1e-6)) = 1 up to 1e-6"),
     "C9": (f"monotone: no step of Gamma_p^-2, in order of entropy, goes against the trend by "
-           f"more than {C9_VIOLATION:g} of its range; reproduced when every per-image curve and "
-           f"the batch curve are; partly when {C9_PARTLY:.0%} of the curves are"),
+           f"more than {C9_VIOLATION:g} of its range; reproduced when every per-image curve of "
+           "every draw of images is and the batch curve is on more than half of the draws; "
+           f"partly when {C9_PARTLY:.0%} of the per-image curves are"),
     "C10": (f"Gamma_p^2 of diag(p) - pp^T at p(S, eps) within {C10_TOL:g} (relative) of "
             "4(S-1)/(S+2) at the smallest eps, for every S"),
     "C11": ("bi-level: the checks " + "; ".join(C11_CHECKS)
@@ -160,7 +162,9 @@ class Params(ChapterParams):
         temperature: softmax temperature.
         K_values: class counts of the Gamma_p survey (C8).
         dirichlet_concentrations: of the C8 survey; dirichlet_draws: per concentration and K.
-        n_logit_sets: Figure 4 right: logit vectors of this many images.
+        n_logit_sets: Figure 4 right: logit vectors of this many images (paper: 30).
+        logit_draws: disjoint draws of ``n_logit_sets`` images each (seeds of C9; >= 3 for a
+            verdict): draw ``i`` is images ``i * n_logit_sets ...`` of the balanced subset.
         logit_alpha_range: ``[low, high]`` of the logit scales; logit_alpha_points: how many.
         collapse_S: App. C's ``S`` values (``2..K``); eps_grid: its ``eps`` values.
         n_monte_carlo: C11: Monte-Carlo draws of the residuals ``E``.
@@ -180,6 +184,7 @@ class Params(ChapterParams):
     dirichlet_concentrations: list[float] = field(default_factory=_list(0.01, 0.1, 1.0, 10.0))
     dirichlet_draws: int = 400
     n_logit_sets: int = 30
+    logit_draws: int = 3
     logit_alpha_range: list[float] = field(default_factory=_list(1e-2, 1e2))
     logit_alpha_points: int = 41
     collapse_S: list[int] = field(default_factory=_list(2, 3, 4, 5, 6, 7, 8, 9, 10))
@@ -205,8 +210,10 @@ class Params(ChapterParams):
         self.require_positive("dirichlet_concentrations", self.dirichlet_concentrations)
         self.require_at_least("dirichlet_draws", self.dirichlet_draws, 16)
         self.require_at_least("n_logit_sets", self.n_logit_sets, 1)
-        self.require(self.n_logit_sets <= self.n_samples, "n_logit_sets", self.n_logit_sets,
-                     f"<= n_samples = {self.n_samples}")
+        self.require_at_least("logit_draws", self.logit_draws, 1)
+        self.require(self.n_logit_sets * self.logit_draws <= self.n_samples, "n_logit_sets",
+                     self.n_logit_sets, f"<= n_samples / logit_draws = {self.n_samples} / "
+                     f"{self.logit_draws} (disjoint draws of images)")
         r = self.logit_alpha_range
         self.require(len(r) == 2 and all(math.isfinite(v) for v in r) and 0 < r[0] < r[1],
                      "logit_alpha_range", r, "[low, high] with 0 < low < high")
@@ -357,47 +364,75 @@ def verdict_c8(survey: Mapping[int, Mapping[str, Any]], checks: Mapping[int, Map
 
 # ---- C9
 def measure_c9(params: Params, z: torch.Tensor) -> dict[str, Any]:
-    """Gamma_p^-2 against the entropy of ``softmax(alpha z)`` for ``n_logit_sets`` images.
+    """Gamma_p^-2 against the entropy of ``softmax(alpha z)`` for ``n_logit_sets`` images, on
+    each of ``logit_draws`` disjoint draws of images.
 
     Returns:
-        ``{"alphas", "curves" (collapse.scaled_logit_curves), "mono", "batch_mono"
-        (statistics.monotonicity), "n_monotone", "batch_monotone", "n_sets"}``.
+        draw 0's ``{"alphas", "curves" (collapse.scaled_logit_curves), "mono", "batch_mono"
+        (statistics.monotonicity), "n_monotone", "batch_monotone", "n_sets"}`` (Figure 4
+        right) and ``"draws"``: per draw ``monotone`` (per image), ``rho``,
+        ``max_violation``, ``batch_monotone``, ``batch_rho``, ``batch_violation``.
     """
     lo, hi = params.logit_alpha_range
     alphas = np.logspace(np.log10(lo), np.log10(hi), params.logit_alpha_points)
-    curves = collapse.scaled_logit_curves(z[:params.n_logit_sets], alphas)
-    mono = monotonicity(curves["entropy"], curves["inv_gamma2"])
-    batch = monotonicity(curves["batch_entropy"], curves["batch_inv_gamma2"])
-    return {"alphas": alphas, "curves": curves, "mono": mono, "batch_mono": batch,
-            "n_monotone": int(mono["monotone"].sum()),
-            "batch_monotone": bool(batch["monotone"][0]), "n_sets": params.n_logit_sets}
+    n, out = params.n_logit_sets, None
+    draws = []
+    for i in range(params.logit_draws):
+        curves = collapse.scaled_logit_curves(z[i * n:(i + 1) * n], alphas)
+        mono = monotonicity(curves["entropy"], curves["inv_gamma2"], rtol=C9_VIOLATION)
+        batch = monotonicity(curves["batch_entropy"], curves["batch_inv_gamma2"],
+                             rtol=C9_VIOLATION)
+        draws.append({"monotone": mono["monotone"], "rho": mono["rho"],
+                      "max_violation": float(mono["max_violation"].max()),
+                      "batch_monotone": bool(batch["monotone"][0]),
+                      "batch_rho": float(batch["rho"][0]),
+                      "batch_violation": float(batch["max_violation"][0])})
+        if out is None:
+            out = {"alphas": alphas, "curves": curves, "mono": mono, "batch_mono": batch,
+                   "n_monotone": int(mono["monotone"].sum()),
+                   "batch_monotone": bool(batch["monotone"][0]), "n_sets": n}
+    return {**out, "draws": draws}
 
 
-def verdict_c9(*, monotone: Sequence[bool], batch_monotone: bool, max_violation: float,
-               rho: Sequence[float], batch_rho: float,
+def verdict_c9(draws: Sequence[Mapping[str, Any]], *,
                partly_fraction: float = C9_PARTLY) -> Verdict:
-    """C9: reproduced when every per-image curve and the batch curve are monotone; partly
-    when at least ``partly_fraction`` of the per-image curves are; else not reproduced.
+    """C9: Gamma_p^-2 grows with model confidence (falls with the entropy of ``p``).
 
     Paper (Section 4, Fig. 4 right): "Overall, this suggests that Gamma_p^-2 in Equation 8
     grows with model confidence, which supports our hypothesis."
 
-    Args:
-        monotone: per image, whether its Gamma_p^-2-vs-entropy curve is monotone.
-        batch_monotone: whether the batch-averaged curve is monotone.
-        max_violation: largest step against the trend (fraction of a curve's range).
-        rho: Spearman correlation per curve; batch_rho: of the batch curve.
+    ``draws``: per disjoint draw of images (the seeds), as :func:`measure_c9`'s ``draws``.
+    Reproduced when every per-image curve of every draw is monotone and the batch-averaged
+    curve (the paper's red curve) is monotone on more than half of the draws; partly when at
+    least ``partly_fraction`` of all per-image curves are monotone; else not reproduced.
     """
-    rho, monotone = np.asarray(rho, float), np.asarray(monotone, bool)
-    n_monotone, n_sets = int(monotone.sum()), int(monotone.size)
-    measured = (f"{n_monotone}/{n_sets} curves monotone (largest counter-step "
-                f"{max_violation:.1e} of range); Spearman rho median {np.median(rho):.3f}, "
-                f"max {rho.max():.3f}; batch curve monotone {bool(batch_monotone)}")
-    values = {"rho": rho, "monotone": monotone, "batch_rho": batch_rho}
-    if n_monotone == n_sets and batch_monotone:
+    mono = np.concatenate([np.asarray(d["monotone"], bool) for d in draws])
+    rho = np.concatenate([np.asarray(d["rho"], float) for d in draws])
+    n_monotone, n_sets = int(mono.sum()), int(mono.size)
+    batch = {str(i): bool(d["batch_monotone"]) for i, d in enumerate(draws)}
+    max_violation = max(float(d["max_violation"]) for d in draws)
+    batch_viol = max(float(d["batch_violation"]) for d in draws)
+    agree = (f"every per-image curve monotone on "
+             f"{seed_agreement({str(i): bool(np.all(d['monotone'])) for i, d in enumerate(draws)})}"
+             f" (draws of images), batch curve monotone on {seed_agreement(batch)}")
+    measured = (f"{n_monotone}/{n_sets} curves monotone over {len(draws)} draws (largest "
+                f"counter-step {max_violation:.1e} of range); Spearman rho median "
+                f"{np.median(rho):.3f}, max {rho.max():.3f}; batch curves: Spearman "
+                + ", ".join(f"{d['batch_rho']:.3f}" for d in draws)
+                + f", largest counter-step {batch_viol:.1e} of range; {agree}")
+    values = {"rho": rho, "monotone": mono,
+              "per_seed": {str(i): {"n_monotone": int(np.sum(d["monotone"])),
+                                    "batch_monotone": bool(d["batch_monotone"]),
+                                    "batch_rho": float(d["batch_rho"]),
+                                    "batch_violation": float(d["batch_violation"])}
+                           for i, d in enumerate(draws)}}
+    batch_ok = sum(batch.values()) * 2 > len(batch)
+    if n_monotone == n_sets and batch_ok:
         return Verdict("C9", "reproduced", measured, "", values, **_common(verdict_c9))
-    why = (f"only {n_monotone}/{n_sets} per-image curves (batch curve: {bool(batch_monotone)}) "
-           f"are monotone in the entropy; largest counter-step {max_violation:.1e} of range")
+    why = (f"{n_monotone}/{n_sets} per-image curves are monotone in the entropy (largest "
+           f"counter-step {max_violation:.1e} of range); {agree} (largest counter-step of a "
+           f"batch curve {batch_viol:.1e} of its range: the average of differently collapsing "
+           "p need not be monotone in the mean entropy)")
     verdict = "partly" if n_monotone >= partly_fraction * n_sets else "not reproduced"
     return Verdict("C9", verdict, measured, why, values, **_common(verdict_c9))
 
@@ -762,6 +797,12 @@ class Results:
             f"{bool(mono['max_violation'].max() <= C9_VIOLATION)}",
             f"batch-averaged (red) curve: monotone {c9['batch_monotone']}, Spearman rho "
             f"{c9['batch_mono']['rho'][0]:.3f}",
+            *(f"draw {i} (images {i * p.n_logit_sets}..{(i + 1) * p.n_logit_sets - 1}): "
+              f"{int(np.sum(d['monotone']))}/{p.n_logit_sets} curves monotone; batch curve "
+              f"monotone {d['batch_monotone']} (Spearman {d['batch_rho']:.3f}"
+              + ("" if d["batch_monotone"] else
+                 f", largest counter-step {d['batch_violation']:.1e} of its range") + ")"
+              for i, d in enumerate(c9["draws"])),
             f"Gamma_p^-2 at alpha = {lo:g}: {ends.min():.4f}..{ends.max():.4f} (uniform p: "
             f"1/(K-1) = {1 / (K_DATA - 1):.4f})"])
 
@@ -871,15 +912,12 @@ def run(params: Params, *, progress: bool = False) -> Results:
 def judge(res: Results) -> list[Verdict]:
     """The verdicts C8-C12 of ``res``."""
     p, c8, c9, c10, c11, c12 = res.params, res.c8, res.c9, res.c10, res.c11, res.c12
-    mono = c9["mono"]
     u, b = c11["bilevel"]["uniform p"], c11["bilevel"]["network p (batch)"]
     hpc = np.array([r["hessian_pc"] for r in res.scan])
     gpc = np.array([r["g_pc"] for r in res.scan])
     return [
         verdict_c8(c8["survey"], c8["checks"], c8["path"][-1]),
-        verdict_c9(monotone=mono["monotone"], batch_monotone=c9["batch_monotone"],
-                   max_violation=float(mono["max_violation"].max()), rho=mono["rho"],
-                   batch_rho=float(c9["batch_mono"]["rho"][0])),
+        verdict_c9(c9["draws"]),
         verdict_c10(S=p.collapse_S, eps=c10["eps"], table=c10["table"], limits=c10["limits"]),
         verdict_c11(checks=c11["checks"], err_exact=max(u["err_exact"], b["err_exact"]),
                     err_mc=max(u["err_mc"], b["err_mc"]),
