@@ -35,7 +35,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .curvature import COLLAPSE_TOL, collapsed_split, curvature_metrics, nested_order, random_subspace
+from .curvature import (
+    COLLAPSE_TOL,
+    collapsed_split,
+    curvature_metrics,
+    nested_order,
+    random_subspace,
+)
 from .data import load_dataset
 from .functional import get_params
 from .models import build_model, num_parameters
