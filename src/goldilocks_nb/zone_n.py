@@ -110,7 +110,8 @@ def zone_against_n(
         ``{"model", "dataset", "n", "alphas", "full_from", "n_low", "d", "seeds",
         "full_n" (split size), "tol", "per_seed": {seed: [rows {n, alpha, g_norm, h_norm,
         curvature, near_tie, g_bound, h_mass}]}, "min_gap" (per N, at alpha = 1),
-        "seconds" (the split's wall time), "seconds_load"}``.
+        "seconds" (the split's wall time), "cpu_seconds" (its process CPU time: the
+        idle one-thread time on a loaded machine), "seconds_load"}``.
 
     Raises:
         ValueError: bad arguments (named), before any data is loaded.
@@ -141,10 +142,10 @@ def zone_against_n(
         al = [float(a) for a in alphas]
         caps = [ns[-1] if a >= full_from else int(n_low) for a in al]
         tick = None if progress is None else (lambda done, total: progress(model, done, total))
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         cs = collapsed_split(net, theta, X, y, R, al, checkpoints=ns, n_max=caps, tol=tol,
                              chunk_size=chunk_size, orthonormal=False, progress=tick)
-        seconds = time.perf_counter() - t1
+        seconds, cpu_seconds = time.perf_counter() - t1, time.process_time() - c1
         per_seed: dict[int, list[dict]] = {}
         for b, s in enumerate(seeds):
             blk = slice(b * d, (b + 1) * d)
@@ -166,7 +167,7 @@ def zone_against_n(
                     n_low=int(n_low), d=int(d), seeds=[int(s) for s in seeds],
                     full_n=len(ds), tol=float(tol), per_seed=per_seed,
                     min_gap=[float(g) for g in cs.min_gap], seconds=seconds,
-                    seconds_load=t_load)
+                    cpu_seconds=cpu_seconds, seconds_load=t_load)
 
     return cached(f"zone-n-{model}", key, compute, cache_dir=cache_dir, version=ZONE_N_VERSION)
 
