@@ -26,9 +26,10 @@ one key (``zone-n-<model>``), so the default book computes it once.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ from .data import load_dataset
 from .functional import get_params
 from .models import build_model, num_parameters
 from .rescaling import zone_edges
-from .results import cached
+from .results import cached, params_key
 
 __all__ = ["ZONE_N_VERSION", "edges_table", "zone_against_n", "zone_key"]
 
@@ -169,7 +170,29 @@ def zone_against_n(
                     min_gap=[float(g) for g in cs.min_gap], seconds=seconds,
                     cpu_seconds=cpu_seconds, seconds_load=t_load)
 
-    return cached(f"zone-n-{model}", key, compute, cache_dir=cache_dir, version=ZONE_N_VERSION)
+    with _key_lock(Path(cache_dir), f"zone-n-{model}", key):
+        return cached(f"zone-n-{model}", key, compute, cache_dir=cache_dir,
+                      version=ZONE_N_VERSION)
+
+
+@contextlib.contextmanager
+def _key_lock(cache_dir: Path, name: str, key: Mapping[str, Any]) -> Iterator[None]:
+    """Hold an exclusive lock per cache key while computing: a second process asking for
+    the same zone (chapter 01 and chapter 04 run at once, two builds) waits and then reads
+    the cache instead of computing it again (POSIX ``flock``; no lock where absent)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f".{name}-{params_key(key, ZONE_N_VERSION)}.lock"
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _edges(rows: Sequence[Mapping], fraction: float) -> dict[str, Any]:
