@@ -1293,7 +1293,7 @@ def verdict_c20(control_test_acc: float | None, chance: float, trained_above: Se
     """
     quote = paper_quote(verdict_c20)
     full_note = ("" if zone_full_n is None else ", the full training split" if
-                 zone_n >= zone_full_n else f", of the {zone_full_n:,} of the training split")
+                 zone_n >= zone_full_n else f" of the {zone_full_n:,} in the training split")
     train_note = ("" if train_zone_upper is None and train_zone_n is None else
                   f" (on the {train_zone_n:,} training images: {_fmt(train_zone_upper)})")
     measured = (f"alpha = 1 control: held-out acc {_fmt(control_test_acc)} (chance "
