@@ -94,6 +94,8 @@ __all__ = [
     "verdict_c5",
     "verdict_b1",
     "zone_vs_n",
+    "zone_arguments",
+    "zone_dataset",
     "measure_b1",
     "plot_zone_vs_n",
     "zone_interval",
