@@ -342,7 +342,7 @@ def test_measure_b1_reads_edges_per_seed_and_the_mixed_curve():
     assert b1["slope"] > 0 and len(b1["per_seed"]) == 3
     assert all(ps["dom_upper"][-1] > 10.0 for ps in b1["per_seed"].values())
     # the cost at the paper's N and d = 50: linear in N and d from this run's rate
-    rate = 60.0 / (10000 * 12)
+    rate = 50.0 / (10000 * 12)  # CPU seconds where recorded
     assert b1["full_n_seconds"]["seconds"] == pytest.approx(rate * ch.PAPER_N[M2] * 150)
     v = ch.verdict_b1({M2: b1}, slope_factor=2.0)
     assert v.values[M2]["upper_at_largest_n_per_seed"].keys() == {"0", "1", "2"}

@@ -695,7 +695,8 @@ def measure_b1(zone: Mapping[str, Mapping[str, Any]], degrees: Mapping[str, int]
         "upper" (per n), "slope"}}), "slope" (mean-curve), "slope_curvature",
         "predicted_slope" (1/L), "open_upper", "no_dominance", "decades", "n_low",
         "full_from", "full_n", "lower_change" (relative change of the G-dominance lower
-        edge between the last two N <= n_low), "seconds", "seconds_per_image_direction",
+        edge between the last two N <= n_low, ``lower_between``), "seconds", "cpu_seconds",
+        "seconds_per_image_direction" (CPU seconds where recorded),
         "g_bound_max", "full_n_seconds" ({"n", "d", "seeds", "seconds"}: the full split at
         d = 50, 3 subspaces, at this run's rate)}}``.
     """
@@ -716,8 +717,11 @@ def measure_b1(zone: Mapping[str, Mapping[str, Any]], degrees: Mapping[str, int]
         low = [t for t in table if t["n"] <= z["n_low"]]
         lower_change = (_rel_change(low[-2]["dom_lower"], low[-1]["dom_lower"])
                         if len(low) >= 2 else float("nan"))
+        lower_between = [t["n"] for t in low[-2:]]
         d_total = int(z["d"]) * len(z["seeds"])
-        rate = z["seconds"] / (ns[-1] * d_total)
+        # process CPU time (one thread: the idle wall time) where recorded, else wall time
+        cost = float(z.get("cpu_seconds", z["seconds"]))
+        rate = cost / (ns[-1] * d_total)
         out[name] = dict(
             n=ns, table=table, per_seed=per_seed,
             slope=_slope(ns, [t["dom_upper"] for t in table]),
@@ -725,7 +729,8 @@ def measure_b1(zone: Mapping[str, Mapping[str, Any]], degrees: Mapping[str, int]
             open_upper=open_upper, no_dominance=no_dominance,
             decades=math.log10(ns[-1] / ns[0]), n_low=int(z["n_low"]),
             full_from=float(z["full_from"]), full_n=int(z["full_n"]),
-            lower_change=lower_change, seconds=float(z["seconds"]),
+            lower_change=lower_change, lower_between=lower_between,
+            seconds=float(z["seconds"]), cpu_seconds=float(z.get("cpu_seconds", math.nan)),
             seconds_per_image_direction=rate,
             g_bound_max=max(r["g_bound"] for rows in z["per_seed"].values() for r in rows),
             full_n_seconds={"n": PAPER_N[name], "d": 50, "seeds": 3,
