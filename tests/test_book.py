@@ -459,3 +459,37 @@ def test_chapters_run_in_parallel_processes_and_a_failure_is_raised_after_the_ot
     with pytest.raises(SystemExit, match="alpha must be > 0"):
         _run_chapters(tmp_path, bad, 2, lambda name, secs: done.append(name))
     assert done == ["00_ok"] and not (out / "02_bad.ipynb").exists()
+
+
+def test_chapter_04_waits_for_chapter_01_in_one_build(tmp_path):
+    """``--jobs 2``: a chapter declared in ``CHAPTER_AFTER`` starts only after the chapter it
+    waits for has ended (chapter 04 reads chapter 01's cached full-N zone); the others
+    still run beside it, and without its dependency in the build it runs at once."""
+    from goldilocks_nb.book import CHAPTER_AFTER, _ordered, _run_chapters
+
+    assert "01_rescaling_symmetry" in CHAPTER_AFTER["04_optimization_regimes"]
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    stamp = ("import time, pathlib\n"
+             "p = pathlib.Path(r'{d}')\n"
+             "(p / '{n}.start').write_text(repr(time.time()))\n"
+             "time.sleep({s})\n"
+             "(p / '{n}.end').write_text(repr(time.time()))\n")
+    for n, secs in (("a_first", 3), ("b_then", 0), ("c_free", 0)):
+        _write_nb(nbdir / f"{n}.ipynb", stamp.format(d=tmp_path, n=n, s=secs))
+    out = tmp_path / "book" / "chapters"
+    after = {"b_then": ("a_first",)}
+    jobs = [(n, {}, out / f"{n}.ipynb", None) for n in ("b_then", "a_first", "c_free")]
+    done = []
+    times = _run_chapters(tmp_path, jobs, 2, lambda name, secs: done.append(name), after)
+    assert list(times) == ["b_then", "a_first", "c_free"]
+
+    def t(name: str, what: str) -> float:
+        return float((tmp_path / f"{name}.{what}").read_text())
+
+    assert t("b_then", "start") >= t("a_first", "end")
+    assert t("c_free", "start") < t("a_first", "end")  # the free chapter ran beside it
+    assert done.index("a_first") < done.index("b_then")
+    # sequential builds put a chapter after the chapters it waits for
+    assert [j[0] for j in _ordered(jobs, after)] == ["a_first", "b_then", "c_free"]
+    assert [j[0] for j in _ordered(jobs[:1], after)] == ["b_then"]  # alone: runs at once

@@ -487,3 +487,28 @@ def test_b2_branches():
     assert v.verdict == "not reproduced"
     v = ch.verdict_b2(pred(0.95, 0.85, 1.0), min_class=3, needed="n")
     assert v.verdict == INCONCLUSIVE and "reaches 1" in v.why
+
+
+def test_c20_names_the_zone_and_its_n_and_keeps_the_training_zone_beside_it():
+    kw = dict(paper_alpha=1.8, zero_threshold=0.75, acc_margin=0.05, needed="n")
+    # judged against the full-N zone: it extends beyond 1.8 although the training-N one does not
+    v = ch.verdict_c20(0.3, 0.1, [], [3.0], 14.0, 50_000, 0.9, {0: True, 1: True}, **kw,
+                       zone_full_n=50_000, train_zone_upper=1.5, train_zone_n=256)
+    assert v.verdict == "reproduced"
+    assert v.values["zone_n"] == 50_000 and v.values["train_zone_upper"] == 1.5
+    assert "N = 50,000 images, the full training split" in v.measured
+    assert "on the 256 training images: 1.5" in v.measured
+    # the same runs judged against a zone that ends below 1.8: partly, naming the zone's N
+    v = ch.verdict_c20(0.3, 0.1, [], [3.0], 1.5, 256, 0.9, {0: True}, **kw,
+                       zone_full_n=50_000)
+    assert v.verdict == "partly" and "the zone (N = 256) extends beyond" in v.why
+    assert "N = 256 images of the 50,000 in the training split" in v.measured
+
+
+def test_full_zone_parameters_are_checked():
+    with pytest.raises(ParameterError, match="full_zone_n_low"):
+        ch.Params(full_zone_n_low=50)
+    with pytest.raises(ParameterError, match="full_zone_full_from"):
+        ch.Params(full_zone_full_from=100.0)
+    with pytest.raises(ParameterError, match="full_zone_n"):
+        ch.Params(full_zone_n=[30, 10])

@@ -320,3 +320,50 @@ def test_zone_parameters_are_checked():
         ch.Params(zone_alpha_grid={M1: [2.0, 10.0, 9], M2: [0.1, 30.0, 9]})
     with pytest.raises(ParameterError, match="zone_slope_factor"):
         ch.Params(zone_slope_factor=1.0)
+
+
+def test_zone_full_n_parameters_are_checked():
+    with pytest.raises(ParameterError, match="zone_n_low"):
+        ch.Params(zone_n_low={M1: 70, M2: 30})  # not one of zone_n
+    with pytest.raises(ParameterError, match="zone_full_from"):
+        ch.Params(zone_full_from={M1: 500.0, M2: 3.0})  # beyond zone_alpha_grid
+    with pytest.raises(ParameterError, match="zone_seeds"):
+        ch.Params(zone_seeds=[0, 0, 1])
+
+
+def _zone_result(upper_by_n, ns=(100, 1000, 10000), n_low=1000, seeds=(0, 1, 2)):
+    """A zone_against_n result whose G-term dominates on [0.5, upper(N)] (closed form)."""
+    alphas = [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0]
+    per_seed = {}
+    for s in seeds:
+        rows = []
+        for n, up in zip(ns, upper_by_n):
+            for a in alphas:
+                if n > n_low and a < 3.0:
+                    continue
+                g = 1.0 if 0.5 <= a <= up * (1 + 0.01 * s) else 0.01
+                rows.append(dict(n=n, alpha=a, g_norm=g, h_norm=0.1,
+                                 curvature=1.0 if g == 1.0 else 0.0, near_tie=0,
+                                 g_bound=0.0, h_mass=0.0))
+        per_seed[s] = rows
+    return dict(n=list(ns), alphas=alphas, full_from=3.0, n_low=n_low, d=4, seeds=list(seeds),
+                full_n=ns[-1], per_seed=per_seed, min_gap=[1e-2 / n for n in ns],
+                seconds=60.0, cpu_seconds=50.0)
+
+
+def test_measure_b1_reads_edges_per_seed_and_the_mixed_curve():
+    b1 = ch.measure_b1({M2: _zone_result([3.5, 7.0, 14.0])}, {M2: 5}, 0.5)[M2]
+    assert b1["n"] == [100, 1000, 10000] and b1["full_n"] == 10000 and b1["n_low"] == 1000
+    assert [t["mixed"] for t in b1["table"]] == [False, False, True]
+    ups = [t["dom_upper"] for t in b1["table"]]
+    assert 3.0 < ups[0] < 10.0 and 3.0 < ups[1] < 10.0 and 10.0 < ups[2] < 30.0
+    assert b1["table"][2]["dom_lower"] == b1["table"][1]["dom_lower"]  # read at n_low
+    assert b1["lower_change"] == pytest.approx(0.0)
+    assert b1["slope"] > 0 and len(b1["per_seed"]) == 3
+    assert all(ps["dom_upper"][-1] > 10.0 for ps in b1["per_seed"].values())
+    # the cost at the paper's N and d = 50: linear in N and d from this run's rate
+    rate = 50.0 / (10000 * 12)  # CPU seconds where recorded
+    assert b1["full_n_seconds"]["seconds"] == pytest.approx(rate * ch.PAPER_N[M2] * 150)
+    v = ch.verdict_b1({M2: b1}, slope_factor=2.0)
+    assert v.values[M2]["upper_at_largest_n_per_seed"].keys() == {"0", "1", "2"}
+    assert "1e-20" in v.definition and "zone_n_low" in v.definition

@@ -124,3 +124,40 @@ def test_bad_input_is_refused(kwargs, match):
     alphas = args.pop("alphas")
     with pytest.raises(ValueError, match=match):
         collapsed_split(case.model, case.params, case.X, case.y, R, alphas, **args)
+
+
+def test_stacked_subspaces_equal_separate_seeds():
+    """Three seeds' subspaces stacked in one R: the diagonal blocks are each seed's split."""
+    case = tiny_mlp(n=60)
+    seeds, d = [0, 1, 2], 3
+    Rs = [random_subspace(case.num_params, d, seed=s) for s in seeds]
+    alphas = [0.5, 2.0, 8.0, 40.0]
+    stacked = collapsed_split(case.model, case.params, case.X, case.y, torch.cat(Rs, dim=1),
+                              alphas, checkpoints=[20, 60], chunk_size=16, orthonormal=False)
+    with pytest.raises(ValueError):  # the stack is not orthonormal: refused by default
+        collapsed_split(case.model, case.params, case.X, case.y, torch.cat(Rs, dim=1), alphas)
+    for b, R in enumerate(Rs):
+        one = collapsed_split(case.model, case.params, case.X, case.y, R, alphas,
+                              checkpoints=[20, 60], chunk_size=16)
+        blk = slice(b * d, (b + 1) * d)
+        for got, ref in [(stacked.G[..., blk, blk], one.G), (stacked.H[..., blk, blk], one.H)]:
+            assert torch.allclose(got, ref, rtol=1e-11, atol=1e-13 * float(ref.abs().max()))
+        assert torch.equal(stacked.near_tie, one.near_tie)
+
+
+def test_n_max_stops_an_alpha_at_its_prefix():
+    case = tiny_mlp(n=60)
+    R = random_subspace(case.num_params, 4, seed=0)
+    alphas = [40.0, 0.5, 2.0]  # unsorted on purpose: n_max follows this order
+    cs = collapsed_split(case.model, case.params, case.X, case.y, R, alphas,
+                         checkpoints=[20, 60], chunk_size=16, n_max=[60, 20, 60], tol=0.0)
+    full = collapsed_split(case.model, case.params, case.X, case.y, R, alphas,
+                           checkpoints=[20, 60], chunk_size=16, tol=0.0)
+    assert cs.alphas == (0.5, 2.0, 40.0)
+    assert torch.equal(cs.G[0], full.G[0]) and torch.equal(cs.H[0], full.H[0])
+    assert torch.isnan(cs.G[1, 0]).all() and torch.isnan(cs.H[1, 0]).all()
+    assert int(cs.near_tie[1, 0]) == -1
+    assert torch.allclose(cs.G[1, 1:], full.G[1, 1:], rtol=1e-12)
+    assert torch.allclose(cs.H[1, 1:], full.H[1, 1:], rtol=1e-12)
+    with pytest.raises(ValueError, match="n_max"):
+        collapsed_split(case.model, case.params, case.X, case.y, R, alphas, n_max=[10, 10])

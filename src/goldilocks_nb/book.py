@@ -43,6 +43,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -675,41 +676,92 @@ def _run_chapter(root: Path, name: str, injected: dict[str, Any], out: Path,
     return execute_notebook(root, name, injected, out, progress=True, params=params)
 
 
+#: Chapters that start only after others of the same build have ended: chapter 04 reads
+#: LeNet-5's full-N zone from the results cache that chapter 01 fills (one cache key,
+#: :func:`goldilocks_nb.zone_n.zone_against_n`), so running them together would compute it
+#: twice. Only an order: a chapter runs (and computes what it needs) without the other.
+CHAPTER_AFTER: dict[str, tuple[str, ...]] = {
+    "04_optimization_regimes": ("01_rescaling_symmetry",),
+}
+
+
+def _ordered(jobs: list, after: Mapping[str, Sequence[str]]) -> list:
+    """``jobs`` with every chapter after the chapters it waits for (stable otherwise)."""
+    names = [job[0] for job in jobs]
+    out: list = []
+    placed: set[str] = set()
+    pending = list(jobs)
+    while pending:
+        for job in pending:
+            if all(d in placed or d not in names for d in after.get(job[0], ())):
+                break
+        else:  # a cycle: keep the given order
+            job = pending[0]
+        pending.remove(job)
+        out.append(job)
+        placed.add(job[0])
+    return out
+
+
 def _run_chapters(root: Path, jobs: list[tuple[str, dict[str, Any], Path,
                                                ChapterParams | None]],
-                  workers: int, done: Any) -> dict[str, float]:
+                  workers: int, done: Any,
+                  after: Mapping[str, Sequence[str]] = CHAPTER_AFTER) -> dict[str, float]:
     """Execute ``jobs`` (name, injected parameters, output, params), ``workers`` at a time.
 
     With ``workers > 1`` each chapter runs in its own process (its own kernel as always):
-    chapters are independent, and the default profile runs each on one torch thread, so
-    two at a time use both cores of a 2-core machine. ``done(name, seconds)`` is called in
-    this process as each finishes. A failing chapter does not stop the ones already
-    running; the first failure is raised once all have ended.
+    the default profile runs each on one torch thread, so two at a time use both cores of
+    a 2-core machine. A chapter listed in ``after`` (default :data:`CHAPTER_AFTER`) starts
+    only once the chapters it waits for, when they are part of ``jobs``, have ended.
+    ``done(name, seconds)`` is called in this process as each finishes. A failing chapter
+    does not stop the ones already running; the first failure is raised once all have
+    ended.
     """
     times: dict[str, float] = {}
+    jobs_in = list(jobs)
+    jobs = _ordered(jobs_in, after)
     if workers <= 1 or len(jobs) <= 1:
         for name, injected, out, params in jobs:
             times[name] = _run_chapter(root, name, injected, out, params)
             done(name, times[name])
-        return times
+        return {job[0]: times[job[0]] for job in jobs_in}
     import concurrent.futures as cf
     import multiprocessing as mp
 
+    names = {job[0] for job in jobs}
+    waits = {job[0]: [d for d in after.get(job[0], ()) if d in names] for job in jobs}
     errors: list[BaseException] = []
+    ended: set[str] = set()
+    pending = list(jobs)
     with cf.ProcessPoolExecutor(max_workers=workers,
                                 mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(_run_chapter, root, *job): job[0] for job in jobs}
-        for fut in cf.as_completed(futures):
-            name = futures[fut]
-            try:
-                times[name] = fut.result()
-            except BaseException as exc:  # noqa: BLE001 - re-raised below, first one
-                errors.append(exc)
-                continue
-            done(name, times[name])
+        futures: dict[Any, str] = {}
+
+        def submit_ready() -> None:
+            for job in list(pending):
+                if all(d in ended for d in waits[job[0]]):
+                    pending.remove(job)
+                    futures[pool.submit(_run_chapter, root, *job)] = job[0]
+
+        submit_ready()
+        if not futures and pending:  # a cycle: run in the given order
+            job = pending.pop(0)
+            futures[pool.submit(_run_chapter, root, *job)] = job[0]
+        while futures:
+            finished, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
+            for fut in finished:
+                name = futures.pop(fut)
+                ended.add(name)
+                try:
+                    times[name] = fut.result()
+                except BaseException as exc:  # noqa: BLE001 - re-raised below, first one
+                    errors.append(exc)
+                    continue
+                done(name, times[name])
+            submit_ready()
     if errors:
         raise errors[0]
-    return {job[0]: times[job[0]] for job in jobs}
+    return {job[0]: times[job[0]] for job in jobs_in}
 
 
 def _execute_all(root: Path, prof: Profile, names: list[str],

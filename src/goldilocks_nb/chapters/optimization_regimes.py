@@ -51,6 +51,9 @@ __all__ = [
     "Params",
     "load",
     "staircase_study",
+    "full_zone",
+    "full_zone_arguments",
+    "full_zone_text",
     "run_table",
     "verdict_b2",
     "verdict_c16",
@@ -93,6 +96,13 @@ class Params(ChapterParams):
             iterations (20).
         zone_n, zone_d, zone_seeds: images, subspace dimension and subspace seeds of the
             Goldilocks zone ``||G||_2 >= ||H-term||_2`` on the training alpha grid.
+        full_zone_n, full_zone_n_low, full_zone_full_from, full_zone_alpha_grid,
+            full_zone_d, full_zone_seeds: LeNet-5's zone against ``N`` up to the whole
+            training split (:func:`goldilocks_nb.zone_n.zone_against_n`), the zone C20 is
+            judged against; the profiles give them the values of chapter 01's ``zone_n``,
+            ``zone_n_low``, ``zone_full_from``, ``zone_alpha_grid`` (LeNet-5), ``zone_d``
+            and ``zone_seeds``, so both chapters share one cached computation (chapter 01's
+            ``init_seed`` and ``data_seed``: 0).
         probe_seeds, probe_l2: linear probes on penultimate features (Fig. 12 left).
         uso_alphas, uso_eta0, uso_steps, uso_log_every: Figure 11 (LeNet-300-100).
         rotation_cos: the USO parameters count as rotated once ``cos(theta_t, theta_0)`` is
@@ -140,6 +150,12 @@ class Params(ChapterParams):
     zone_n: int = 20
     zone_d: int = 5
     zone_seeds: list[int] = field(default_factory=lambda: [0])
+    full_zone_n: list[int] = field(default_factory=lambda: [10, 30, 100])
+    full_zone_n_low: int = 30
+    full_zone_full_from: float = 3.0
+    full_zone_alpha_grid: list[float] = field(default_factory=lambda: [0.1, 30.0, 9])
+    full_zone_d: int = 3
+    full_zone_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     probe_seeds: list[int] = field(default_factory=lambda: [0])
     probe_l2: float = 1e-3
     uso_alphas: list[float] = field(default_factory=lambda: [0.1, 0.3])
@@ -216,6 +232,20 @@ class Params(ChapterParams):
             self.require(self.zone_d <= size, "zone_d", self.zone_d,
                          f"<= the number of parameters of {m} ({size:,})")
         self.require(len(self.zone_seeds) > 0, "zone_seeds", self.zone_seeds, "non-empty")
+        ns = self.full_zone_n
+        self.require(len(ns) >= 2 and ns[0] >= 2 and all(b > a for a, b in zip(ns, ns[1:])),
+                     "full_zone_n", ns, ">= 2 increasing sizes >= 2")
+        self.require(self.full_zone_n_low in ns, "full_zone_n_low", self.full_zone_n_low,
+                     f"one of full_zone_n = {ns}")
+        self.require_log_grid("full_zone_alpha_grid", self.full_zone_alpha_grid, min_num=5,
+                              straddle_one=True)
+        lo, hi = self.full_zone_alpha_grid[:2]
+        self.require(lo < self.full_zone_full_from <= hi, "full_zone_full_from",
+                     self.full_zone_full_from, f"in ({lo:g}, {hi:g}] (full_zone_alpha_grid)")
+        self.require_at_least("full_zone_d", self.full_zone_d, 1)
+        self.require(len(self.full_zone_seeds) > 0 and len(set(self.full_zone_seeds)) ==
+                     len(self.full_zone_seeds), "full_zone_seeds", self.full_zone_seeds,
+                     "distinct subspace seeds")
         self.require(len(self.probe_seeds) > 0 and len(set(self.probe_seeds)) ==
                      len(self.probe_seeds), "probe_seeds", self.probe_seeds,
                      "a non-empty list without repeats")
@@ -512,6 +542,65 @@ def zone_study(ctx: Context, model: str) -> dict[str, Any]:
         score = np.log(np.where(g > 0, g, 1e-300) / h)
     return {"alphas": np.array(grid), "g": g, "h": h, "n": n, "score": score,
             "intervals": dominance_range(grid, g, h)}
+
+
+def full_zone_arguments(p: Params) -> dict[str, Any]:
+    """The arguments of :func:`goldilocks_nb.zone_n.zone_against_n` for LeNet-5 (equal to
+    chapter 01's :func:`~goldilocks_nb.chapters.rescaling_symmetry.zone_arguments` when the
+    profile gives both chapters the same values: one cache entry)."""
+    from ..notebook import log_grid
+
+    return dict(n=[int(v) for v in p.full_zone_n],
+                alphas=log_grid(*p.full_zone_alpha_grid[:2], int(p.full_zone_alpha_grid[2])),
+                full_from=float(p.full_zone_full_from), n_low=int(p.full_zone_n_low),
+                d=int(p.full_zone_d), seeds=[int(s) for s in p.full_zone_seeds], init_seed=0,
+                data_seed=0, dtype="float64")
+
+
+def full_zone(ctx: Context, *, progress: bool = False) -> dict[str, Any]:
+    """LeNet-5's zone ``||G||_2 >= ||H-term||_2`` at the largest ``N`` of ``full_zone_n``
+    (the whole training split in the default and paper profiles), by the one shared
+    computation :func:`goldilocks_nb.zone_n.zone_against_n` (cached with chapter 01's key).
+
+    Returns:
+        ``{"n", "full_n", "lower", "upper" (mean curve over subspaces), "per_seed_upper",
+        "d", "seeds", "seconds", "dataset"}``.
+    """
+    from ..zone_n import edges_table, zone_against_n
+
+    m5 = "lenet-5"
+    tick = None
+    if progress:
+        last = [0.0]
+
+        def tick(model: str, done: int, total: int) -> None:
+            import time
+
+            if time.time() - last[0] > 30 or done == total:
+                last[0] = time.time()
+                print(f"{model}: full-N zone, {done:,}/{total:,} images", flush=True)
+
+    res = zone_against_n(m5, ctx.params.datasets[MODELS.index(m5)],
+                         **full_zone_arguments(ctx.params), cache_dir=ctx.cache_dir,
+                         progress=tick)
+    et = edges_table(res, 0.5, DEPTH[m5])
+    last_row = et["table"][-1]
+    return {"n": int(last_row["n"]), "full_n": int(res["full_n"]),
+            "lower": last_row["dom_lower"], "upper": last_row["dom_upper"],
+            "per_seed_upper": {int(s): e[-1]["dom_upper"] for s, e in et["per_seed"].items()},
+            "d": int(res["d"]), "seeds": list(res["seeds"]), "seconds": float(res["seconds"]),
+            "dataset": res["dataset"]}
+
+
+def full_zone_text(res: Mapping[str, Any]) -> str:
+    """One line: LeNet-5's zone at the full-N computation's largest N and, beside it, on
+    the chapter's training images."""
+    fz, m5 = res["full_zone"], "lenet-5"
+    return (f"{m5} zone (||G||_2 >= ||H-term||_2, d = {fz['d']} x {len(fz['seeds'])} "
+            f"subspaces): alpha in [{_fmt(fz['lower'])}, {_fmt(fz['upper'])}] on N = "
+            f"{fz['n']:,} of the {fz['full_n']:,} training images; on this chapter's "
+            f"{res[m5]['zone']['n']:,} training images it reaches "
+            f"{_fmt(zone_upper(res[m5]['zone']))}")
 
 
 def zone_contains(intervals: Sequence[tuple[float, float]], alpha: float) -> bool:
@@ -1188,7 +1277,9 @@ def verdict_c20(control_test_acc: float | None, chance: float, trained_above: Se
                 tested_above: Sequence[float], zone_upper_alpha: float | None, zone_n: int,
                 max_zero_untrained: float, per_seed: Mapping[int, bool], *,
                 paper_alpha: float, zero_threshold: float, acc_margin: float, needed: str,
-                definition: str = "") -> Verdict:
+                definition: str = "", zone_full_n: int | None = None,
+                train_zone_upper: float | None = None,
+                train_zone_n: int | None = None) -> Verdict:
     """C20: LeNet-5 does not train above chance for alpha > 1.8 although the zone extends
     further; zero logits emerge.
 
@@ -1201,23 +1292,35 @@ def verdict_c20(control_test_acc: float | None, chance: float, trained_above: Se
         chance: ``1/K``.
         trained_above / tested_above: alphas > paper_alpha with a trained configuration /
             that were tried.
-        zone_upper_alpha: upper end of the zone interval holding alpha = 1, measured on
-            ``zone_n`` images (the paper's statement is about the full training set).
+        zone_upper_alpha: upper end of the zone interval around the curvature peak,
+            measured on ``zone_n`` images; the paper's statement is about the full
+            training split (``zone_full_n`` images), so the chapter passes the zone at
+            ``zone_n = zone_full_n`` (:func:`full_zone`); the zone's upper edge grows with
+            ``N`` (chapter 01, B1).
+        train_zone_upper, train_zone_n: the zone on the chapter's training images, shown
+            beside it (not judged).
         max_zero_untrained: largest final zero-logit share of untrained alpha > 1 runs.
         per_seed: seed -> whether nothing above paper_alpha trains on that seed (boundary
             configurations).
     """
     quote = paper_quote(verdict_c20)
+    full_note = ("" if zone_full_n is None else ", the full training split" if
+                 zone_n >= zone_full_n else f" of the {zone_full_n:,} in the training split")
+    train_note = ("" if train_zone_upper is None and train_zone_n is None else
+                  f" (on the {train_zone_n:,} training images: {_fmt(train_zone_upper)})")
     measured = (f"alpha = 1 control: held-out acc {_fmt(control_test_acc)} (chance "
                 f"{chance:.2f}); alphas > {paper_alpha:g} tried: "
                 f"{', '.join(f'{a:g}' for a in tested_above) or 'none'}, trained: "
-                f"{', '.join(f'{a:g}' for a in trained_above) or 'none'}; zone (N = {zone_n} "
-                f"images) reaches alpha = {_fmt(zone_upper_alpha)}; largest final zero-logit "
+                f"{', '.join(f'{a:g}' for a in trained_above) or 'none'}; zone (N = {zone_n:,} "
+                f"images{full_note}) reaches alpha = {_fmt(zone_upper_alpha)}{train_note}; "
+                f"largest final zero-logit "
                 f"share of untrained alpha > 1 runs {max_zero_untrained:.2f}; nothing above "
                 f"{paper_alpha:g} trains on {seed_agreement(per_seed)}")
     kw = {"values": {"control_test_acc": control_test_acc, "trained_above": list(trained_above),
                      "tested_above": list(tested_above), "zone_upper": zone_upper_alpha,
-                     "zone_n": zone_n, "max_zero_untrained": max_zero_untrained,
+                     "zone_n": zone_n, "zone_full_n": zone_full_n,
+                     "train_zone_upper": train_zone_upper, "train_zone_n": train_zone_n,
+                     "max_zero_untrained": max_zero_untrained,
                      "per_seed": {str(s): bool(v) for s, v in per_seed.items()}},
           "key": f"trains above {paper_alpha:g}: {'yes' if trained_above else 'no'}",
           "quote": quote, "definition": definition}
@@ -1229,7 +1332,7 @@ def verdict_c20(control_test_acc: float | None, chance: float, trained_above: Se
         return inconclusive("C20", measured, f"no alpha > {paper_alpha:g} was tried", needed,
                             **kw)
     checks = {f"nothing trains above alpha = {paper_alpha:g}": not trained_above,
-              f"the zone (N = {zone_n}) extends beyond alpha = {paper_alpha:g}": (
+              f"the zone (N = {zone_n:,}) extends beyond alpha = {paper_alpha:g}": (
                   zone_upper_alpha is not None and zone_upper_alpha > paper_alpha),
               f"zero logits (> {zero_threshold:g} of samples) in untrained alpha > 1 runs": (
                   max_zero_untrained > zero_threshold)}
@@ -1608,12 +1711,19 @@ def chapter_verdicts(ctx: Context, res: Mapping[str, Any], flops: Mapping[str, f
                             1 / ctx.train[m5].num_classes,
                             sorted(above[above.trains].alpha.unique().tolist()),
                             sorted(above.alpha.unique().tolist()),
-                            zone_upper(res[m5]["zone"]), res[m5]["zone"]["n"],
+                            res["full_zone"]["upper"], res["full_zone"]["n"],
                             float(untrained_big.final_zero.max()) if len(untrained_big)
                             else 0.0, per_seed5 or {p.seed: True},
                             paper_alpha=p.paper_trainable_alpha,
                             zero_threshold=p.zero_logit_threshold, acc_margin=p.acc_margin,
-                            needed=need["C20"], definition=dfn + "; every rung the bisection "
+                            needed=need["C20"], zone_full_n=res["full_zone"]["full_n"],
+                            train_zone_upper=zone_upper(res[m5]["zone"]),
+                            train_zone_n=res[m5]["zone"]["n"],
+                            definition=dfn + "; zone: ||G||_2 >= ||H-term||_2 around the "
+                            f"curvature peak on N = {res['full_zone']['n']:,} images "
+                            f"(d = {res['full_zone']['d']} x {len(res['full_zone']['seeds'])} "
+                            "subspaces, mean curve; chapter 01's exact collapse split); "
+                            "every rung the bisection "
                             "tried at alpha > 1.8, boundary rungs on every seed"),
                 "Figure 8 bottom, Figure 12 right"))
     # C21
@@ -1696,6 +1806,11 @@ def figure8(ctx: Context, res: Mapping[str, Any]):
         L = DEPTH[m]
         for lo, hi in res[m]["zone"]["intervals"]:
             ax.axvspan(lo, hi, color="gold", alpha=0.2)
+        fz = res.get("full_zone") if m == "lenet-5" else None
+        if fz is not None and fz["upper"] is not None:
+            ax.axvspan(fz["lower"] or min(t.alpha), fz["upper"], fill=False, hatch="//",
+                       edgecolor="darkorange", lw=0.8,
+                       label=f"zone at N = {fz['n']:,} (G dominates)")
         for reg, g in t.groupby("regime"):
             ax.scatter(g.alpha * (1 + 0.04 * (g.seed - ctx.params.seed)), g.eta0, s=40,
                        color=colors[reg], label=reg, edgecolors="k", linewidths=0.3)

@@ -45,11 +45,8 @@ from ..contract import (
 )
 from ..curvature import (
     COLLAPSE_TOL,
-    collapsed_split,
-    curvature_metrics,
     curvature_sweep,
     hutchinson_estimates,
-    nested_order,
     random_subspace,
 )
 from ..data import DATASETS, Dataset, load_dataset
@@ -62,7 +59,6 @@ from ..rescaling import (
     dominance_range,
     eq5_check,
     goldilocks_zone_bounds,
-    zone_edges,
     zone_interval,
 )
 from ..results import cached
@@ -98,6 +94,8 @@ __all__ = [
     "verdict_c5",
     "verdict_b1",
     "zone_vs_n",
+    "zone_arguments",
+    "zone_dataset",
     "measure_b1",
     "plot_zone_vs_n",
     "zone_interval",
@@ -150,8 +148,14 @@ class Params(ChapterParams):
         slope_tolerance: fitted log-log slopes within this of ``2L-2`` and ``L-2``.
         hutchinson_probes: Rademacher probes per point (App. F); hutchinson_seed: their seed.
         zone_n: per model, increasing nested sample sizes ``N`` of the zone-against-N
-            section (prefixes of one class-balanced ordering of the training split).
-        zone_d: subspace dimension there; zone_seeds: its subspace seeds (>= 3 decide B1).
+            section (prefixes of one class-balanced ordering of the training split; the
+            last may be the whole split, the paper's ``N``).
+        zone_n_low: per model, one of ``zone_n``: alphas below ``zone_full_from`` (every
+            image live, a full pass each) are evaluated on prefixes up to it only.
+        zone_full_from: per model, alphas ``>=`` this are evaluated at every ``N`` (one
+            shared pass plus the images not collapsed).
+        zone_d: subspace dimension per seed there; zone_seeds: its subspace seeds (>= 3
+            decide B1), stacked in one pass.
         zone_alpha_grid: per model, the log grid ``[start, stop, num]`` of that section.
         zone_slope_factor: B1 holds "roughly" when the fitted slope of the upper edge
             against N lies within this factor of ``1/L``.
@@ -191,6 +195,10 @@ class Params(ChapterParams):
     torch_threads: int = 1
     zone_n: dict[str, list[int]] = field(default_factory=lambda: {
         "lenet-300-100": [20, 60, 200], "lenet-5": [10, 30, 100]})
+    zone_n_low: dict[str, int] = field(default_factory=lambda: {
+        "lenet-300-100": 60, "lenet-5": 30})
+    zone_full_from: dict[str, float] = field(default_factory=lambda: {
+        "lenet-300-100": 5.0, "lenet-5": 3.0})
     zone_d: int = 3
     zone_seeds: list[int] = field(default_factory=_list(0, 1, 2))
     zone_alpha_grid: dict[str, list[float]] = field(default_factory=lambda: {
@@ -221,9 +229,16 @@ class Params(ChapterParams):
                          f"a mapping with an entry for model {name!r}")
             self.require_log_grid(f"zone_alpha_grid[{name!r}]", self.zone_alpha_grid[name],
                                   min_num=5, straddle_one=True)
+            self.require(name in self.zone_n_low and self.zone_n_low[name] in ns, "zone_n_low",
+                         self.zone_n_low, f"per model, one of zone_n[{name!r}] = {ns}")
+            lo, hi = self.zone_alpha_grid[name][:2]
+            self.require(name in self.zone_full_from
+                         and lo < self.zone_full_from[name] <= hi, "zone_full_from",
+                         self.zone_full_from, f"per model, in ({lo:g}, {hi:g}] "
+                                              "(zone_alpha_grid)")
         self.require_at_least("zone_d", self.zone_d, 1)
-        self.require(len(self.zone_seeds) > 0, "zone_seeds", self.zone_seeds,
-                     "at least one subspace seed")
+        self.require(len(self.zone_seeds) > 0 and len(set(self.zone_seeds)) == len(
+            self.zone_seeds), "zone_seeds", self.zone_seeds, "distinct subspace seeds")
         self.require_at_least("zone_seeds", self.zone_seeds, 0)
         self.require(math.isfinite(self.zone_slope_factor) and self.zone_slope_factor > 1,
                      "zone_slope_factor", self.zone_slope_factor, "finite and > 1")
@@ -592,78 +607,54 @@ def measure_c5(sweep: Mapping[str, Sequence[Mapping]], hutch: Mapping[str, Seque
 
 # ---- the zone against N (B1): the upper edge is a property of model and data size
 def zone_vs_n(ctx: Context, *, progress: bool = False) -> dict[str, dict[str, Any]]:
-    """Per model, the G-term, H-term and Hessian over ``zone_alpha_grid`` at every nested
-    sample size ``zone_n`` (prefixes of :func:`~goldilocks_nb.curvature.nested_order` of the
-    whole training split), by :func:`~goldilocks_nb.curvature.collapsed_split`: one shared
-    pass over the largest ``N`` plus the near-tie images; one subspace per ``zone_seeds``.
+    """Per model, :func:`goldilocks_nb.zone_n.zone_against_n` (the one cached full-N zone
+    computation, shared with chapter 04): the G-term, H-term and Hessian over
+    ``zone_alpha_grid`` at every nested sample size ``zone_n`` (prefixes of one
+    class-balanced ordering of the whole training split, up to all of it), the subspaces of
+    all ``zone_seeds`` stacked in one pass; alphas below ``zone_full_from`` on the prefixes
+    up to ``zone_n_low`` only.
 
     Returns:
-        ``{model: {"alphas", "n", "full_n" (the split's size), "per_seed": {seed: {"rows":
-        [{n, alpha, g_norm, h_norm, curvature, near_tie, g_bound}], "min_gap": [per n],
-        "seconds"}}}}`` (each seed cached).
+        ``{model: zone_against_n's result}`` (``per_seed``, ``min_gap``, ``seconds``, ...).
     """
+    from ..zone_n import zone_against_n
+
     p, out = ctx.params, {}
-    for name, ds_name in zip(p.models, p.datasets):
-        net, th = ctx.nets[name], ctx.theta0[name]
-        full = load_dataset(ds_name, dtype=ctx.dtype, device=ctx.device)
-        ns = [int(n) for n in p.zone_n[name]]
-        if ns[-1] > len(full):
-            raise ParameterError(f"parameter 'zone_n' = {p.zone_n!r}: {name} needs N <= "
-                                 f"{len(full)}, the size of {full.source}")
-        order = nested_order(full.y, p.data_seed)[: ns[-1]].to(full.X.device)
-        X, y = full.X[order], full.y[order]
-        alphas = log_grid(*p.zone_alpha_grid[name][:2], int(p.zone_alpha_grid[name][2]))
-        per_seed = {}
-        for seed in p.zone_seeds:
-            key = dict(model=name, dataset=full.source, n=ns, init_seed=p.init_seed,
-                       data_seed=p.data_seed, dtype=p.dtype, d=p.zone_d, seed=seed,
-                       alphas=alphas, tol=COLLAPSE_TOL)
+    bars: dict[str, Any] = {}
 
-            def compute(seed=seed, net=net, th=th, X=X, y=y, alphas=alphas, ns=ns, name=name):
-                import time
+    def tick(name: str, done: int, total: int) -> None:
+        if not progress:
+            return
+        if name not in bars:
+            from tqdm.auto import tqdm
 
-                R = random_subspace(num_parameters(net), p.zone_d, seed=seed,
-                                    device=ctx.device)
-                bar = None
-                if progress:
-                    from tqdm.auto import tqdm
+            bars[name] = tqdm(total=total, desc=f"{name}: zone vs N (all images, "
+                                                f"{len(p.zone_seeds)} subspaces stacked)")
+        bars[name].n = done
+        bars[name].refresh()
 
-                    bar = tqdm(total=ns[-1], desc=f"{name}: zone vs N, subspace {seed}")
-
-                def tick(done: int, total: int) -> None:
-                    if bar is not None:
-                        bar.n = done
-                        bar.refresh()
-
-                t0 = time.perf_counter()
-                cs = collapsed_split(net, th, X, y, R, alphas, checkpoints=ns, progress=tick)
-                seconds = time.perf_counter() - t0
-                if bar is not None:
-                    bar.close()
-                rows = []
-                for i, n in enumerate(cs.checkpoints):
-                    for j, a in enumerate(cs.alphas):
-                        G, H = cs.G[i, j], cs.H[i, j]
-                        rows.append(dict(
-                            n=n, alpha=a,
-                            g_norm=curvature_metrics(G)["spectral_norm"],
-                            h_norm=curvature_metrics(H)["spectral_norm"],
-                            curvature=curvature_metrics(G + H)["positive_curvature"],
-                            near_tie=int(cs.near_tie[i, j]), g_bound=float(cs.g_bound[i, j]),
-                            h_mass=float(cs.h_mass[i, j])))
-                return dict(rows=rows, min_gap=[float(g) for g in cs.min_gap],
-                            seconds=seconds)
-
-            per_seed[seed] = ctx.cached(f"01-zone-{name}-seed{seed}", key, compute)
-        out[name] = dict(alphas=alphas, n=ns, d=p.zone_d, full_n=len(full), per_seed=per_seed)
+    for name in ctx.models:
+        out[name] = zone_against_n(name, zone_dataset(p, name), **zone_arguments(p, name),
+                                   cache_dir=ctx.dirs["cache"], device=ctx.device,
+                                   progress=tick)
+        if name in bars:
+            bars[name].close()
     return out
 
 
-def _edges_of(rows: Sequence[Mapping], fraction: float) -> dict[str, float | None]:
-    rows = sorted(rows, key=lambda r: r["alpha"])
-    a = [r["alpha"] for r in rows]
-    return zone_edges(a, [r["g_norm"] for r in rows], [r["h_norm"] for r in rows],
-                      [r["curvature"] for r in rows], fraction)
+def zone_dataset(p: Params, name: str) -> str:
+    """The training split the zone of ``name`` is measured on (the chapter's dataset)."""
+    return p.datasets[list(p.models).index(name)]
+
+
+def zone_arguments(p: Params, name: str) -> dict[str, Any]:
+    """The arguments of :func:`goldilocks_nb.zone_n.zone_against_n` for model ``name``
+    (chapter 04 builds the same from equal profile values, so the cache key is shared)."""
+    return dict(n=[int(v) for v in p.zone_n[name]],
+                alphas=log_grid(*p.zone_alpha_grid[name][:2], int(p.zone_alpha_grid[name][2])),
+                full_from=float(p.zone_full_from[name]), n_low=int(p.zone_n_low[name]),
+                d=int(p.zone_d), seeds=[int(s) for s in p.zone_seeds], init_seed=p.init_seed,
+                data_seed=p.data_seed, dtype="float64")
 
 
 def _slope(ns: Sequence[int], edges: Sequence[float | None]) -> float:
@@ -673,57 +664,64 @@ def _slope(ns: Sequence[int], edges: Sequence[float | None]) -> float:
     return loglog_slope([n for n, _ in pts], [e for _, e in pts])
 
 
+def _rel_change(a: float | None, b: float | None) -> float:
+    if a is None or b is None:
+        return float("nan")
+    return abs(b - a) / abs(a)
+
+
 def measure_b1(zone: Mapping[str, Mapping[str, Any]], degrees: Mapping[str, int],
                zone_fraction: float) -> dict[str, dict[str, Any]]:
     """B1's numbers per model: the zone's edges at every ``N`` per subspace seed and on the
-    mean curve, the fitted slope of ``log(upper edge)`` against ``log N`` per seed (G-term
-    dominance edge, Eq. 6), the smallest top-2 logit gap per ``N`` and the measured cost.
+    mean curve (:func:`goldilocks_nb.zone_n.edges_table`), the fitted slope of
+    ``log(upper edge)`` against ``log N`` per seed (G-term dominance edge, Eq. 6), the
+    smallest top-2 logit gap per ``N``, the lower edge's change over the nested ``N <=
+    n_low`` (its convergence), and the measured cost.
 
     Returns:
         ``{model: {"n", "table" (mean-curve rows {n, lower, upper, dom_lower, dom_upper,
-        min_gap, gap_alpha}), "per_seed" ({seed: {"dom_upper": [per n], "slope"}}),
-        "slope" (mean-curve), "predicted_slope" (1/L), "open_upper" (an upper edge open at
-        the grid's end), "no_dominance" (some seed and N with no G-dominated interval),
-        "decades" (log10 N range), "seconds_per_image_direction",
-        "full_n_seconds" ({"d": ..., "seconds": ...} at the paper's N)}}``.
+        min_gap, gap_alpha, mixed, curve}), "per_seed" ({seed: {"dom_upper", "dom_lower",
+        "upper" (per n), "slope"}}), "slope" (mean-curve), "slope_curvature",
+        "predicted_slope" (1/L), "open_upper", "no_dominance", "decades", "n_low",
+        "full_from", "full_n", "lower_change" (relative change of the G-dominance lower
+        edge between the last two N <= n_low, ``lower_between``), "seconds", "cpu_seconds",
+        "seconds_per_image_direction" (CPU seconds where recorded),
+        "g_bound_max", "full_n_seconds" ({"n", "d", "seeds", "seconds"}: the full split at
+        d = 50, 3 subspaces, at this run's rate)}}``.
     """
+    from ..zone_n import edges_table
+
     out = {}
     for name, z in zone.items():
         L, ns = int(degrees[name]), list(z["n"])
-        seeds = list(z["per_seed"])
+        et = edges_table(z, zone_fraction, L)
+        table = et["table"]
         per_seed, open_upper, no_dominance = {}, False, False
-        for seed in seeds:
-            rows = z["per_seed"][seed]["rows"]
-            edges = [_edges_of([r for r in rows if r["n"] == n], zone_fraction) for n in ns]
+        for seed, edges in et["per_seed"].items():
             dom = [e["dom_upper"] for e in edges]
             open_upper |= any(e["dom_found"] and e["dom_upper"] is None for e in edges)
             no_dominance |= any(not e["dom_found"] for e in edges)
-            per_seed[seed] = {"dom_upper": dom, "slope": _slope(ns, dom)}
-        table = []
-        gaps = z["per_seed"][seeds[0]]["min_gap"]
-        for i, n in enumerate(ns):
-            mean_rows = []
-            for a in z["alphas"]:
-                pts = [r for s in seeds for r in z["per_seed"][s]["rows"]
-                       if r["n"] == n and r["alpha"] == a]
-                mean_rows.append(dict(alpha=a, g_norm=float(np.mean([r["g_norm"] for r in pts])),
-                                      h_norm=float(np.mean([r["h_norm"] for r in pts])),
-                                      curvature=float(np.nanmean([r["curvature"] for r in pts])),
-                                      near_tie=int(pts[0]["near_tie"])))
-            e = _edges_of(mean_rows, zone_fraction)
-            table.append(dict(n=n, **e, min_gap=gaps[i],
-                              gap_alpha=(1.0 / gaps[i]) ** (1.0 / L) if gaps[i] > 0 else None,
-                              curve=mean_rows))
-        seconds = float(np.mean([z["per_seed"][s]["seconds"] for s in seeds]))
-        d = int(z.get("d", 0)) or None
-        rate = seconds / (ns[-1] * d) if d else float("nan")
+            per_seed[seed] = {"dom_upper": dom, "dom_lower": [e["dom_lower"] for e in edges],
+                              "upper": [e["upper"] for e in edges], "slope": _slope(ns, dom)}
+        low = [t for t in table if t["n"] <= z["n_low"]]
+        lower_change = (_rel_change(low[-2]["dom_lower"], low[-1]["dom_lower"])
+                        if len(low) >= 2 else float("nan"))
+        lower_between = [t["n"] for t in low[-2:]]
+        d_total = int(z["d"]) * len(z["seeds"])
+        # process CPU time (one thread: the idle wall time) where recorded, else wall time
+        cost = float(z.get("cpu_seconds", z["seconds"]))
+        rate = cost / (ns[-1] * d_total)
         out[name] = dict(
-            n=ns, table=table, per_seed=per_seed, slope=_slope(ns, [t["dom_upper"] for t in table]),
+            n=ns, table=table, per_seed=per_seed,
+            slope=_slope(ns, [t["dom_upper"] for t in table]),
             slope_curvature=_slope(ns, [t["upper"] for t in table]), predicted_slope=1.0 / L,
             open_upper=open_upper, no_dominance=no_dominance,
-            decades=math.log10(ns[-1] / ns[0]), seconds=seconds,
+            decades=math.log10(ns[-1] / ns[0]), n_low=int(z["n_low"]),
+            full_from=float(z["full_from"]), full_n=int(z["full_n"]),
+            lower_change=lower_change, lower_between=lower_between,
+            seconds=float(z["seconds"]), cpu_seconds=float(z.get("cpu_seconds", math.nan)),
             seconds_per_image_direction=rate,
-            g_bound_max=max(r["g_bound"] for s in seeds for r in z["per_seed"][s]["rows"]),
+            g_bound_max=max(r["g_bound"] for rows in z["per_seed"].values() for r in rows),
             full_n_seconds={"n": PAPER_N[name], "d": 50, "seeds": 3,
                             "seconds": rate * PAPER_N[name] * 50 * 3})
     return out
@@ -758,16 +756,28 @@ def verdict_b1(b1: Mapping[str, Mapping[str, Any]], *, slope_factor: float,
                   f"projected on d-dim random subspaces, T = 1) around the curvature peak; "
                   f"'roughly N^(1/L)': least-squares slope of log edge vs log N within a factor "
                   f"{slope_factor:g} of 1/L on every subspace seed; N = nested class-balanced "
-                  f"prefixes of the training split")
+                  f"prefixes of the training split up to all of it; exact by the collapse "
+                  f"split (an image is collapsed when 1 - max_k p'_k <= {COLLAPSE_TOL:g}); "
+                  f"alphas below zone_full_from are evaluated on N <= zone_n_low and read "
+                  f"there for larger N (the lower edge, converged)")
+
+    def edge(x: float | None) -> str:
+        return format_bounds([x])[1:-1]
+
     measured = "; ".join(
-        f"{m}: upper edge {format_bounds([v['table'][0]['dom_upper']])[1:-1]} at N = "
-        f"{v['n'][0]:,} -> {format_bounds([v['table'][-1]['dom_upper']])[1:-1]} at N = "
-        f"{v['n'][-1]:,}, slope {v['slope']:.2f} (1/L = {v['predicted_slope']:.2f})"
+        f"{m}: upper edge {edge(v['table'][0]['dom_upper'])} at N = {v['n'][0]:,} -> "
+        f"{edge(v['table'][-1]['dom_upper'])} at N = {v['n'][-1]:,} (per subspace "
+        + " / ".join(edge(ps["dom_upper"][-1]) for ps in v["per_seed"].values())
+        + f"), slope {v['slope']:.2f} (1/L = {v['predicted_slope']:.2f}); lower edge "
+        f"{edge(v['table'][0]['dom_lower'])} -> {edge(v['table'][-1]['dom_lower'])}; smallest "
+        f"top-2 logit gap {v['table'][0]['min_gap']:.1e} -> {v['table'][-1]['min_gap']:.1e}"
         for m, v in b1.items())
     values = {m: {"n": v["n"], "slope": v["slope"], "predicted_slope": v["predicted_slope"],
                   "upper_by_n": [t["dom_upper"] for t in v["table"]],
                   "lower_by_n": [t["dom_lower"] for t in v["table"]],
-                  "min_gap_by_n": [t["min_gap"] for t in v["table"]]}
+                  "min_gap_by_n": [t["min_gap"] for t in v["table"]],
+                  "upper_at_largest_n_per_seed": {str(s): ps["dom_upper"][-1]
+                                                  for s, ps in v["per_seed"].items()}}
               for m, v in b1.items()}
     values["per_seed"] = {m: {str(s): ps["slope"] for s, ps in v["per_seed"].items()}
                           for m, v in b1.items()}
@@ -787,7 +797,7 @@ def verdict_b1(b1: Mapping[str, Mapping[str, Any]], *, slope_factor: float,
             f"{m}: N from {v['n'][0]:,} to {max(v['n'][0] * 10 ** min_decades, v['n'][-1]):,.0f}"
             f" on a wider alpha grid; full N = {v['full_n_seconds']['n']:,} at d = 50, 3 seeds: "
             f"about {v['full_n_seconds']['seconds'] / 3600:.1f} CPU-hours at this run's rate "
-            f"(GPU not measured)" for m, v in b1.items())
+            f"(linear in d; GPU not measured)" for m, v in b1.items())
         return inconclusive("B1", measured, why, needed, **kw)
     lo = {m: v["predicted_slope"] / slope_factor for m, v in b1.items()}
     hi = {m: v["predicted_slope"] * slope_factor for m, v in b1.items()}
@@ -836,8 +846,18 @@ def plot_zone_vs_n(ctx: Context, b1: Mapping[str, Mapping[str, Any]]) -> Any:
                       "(thin: per subspace)")
         ax.plot(ns, arr("upper"), "s--", color=colors[1],
                 label=f"upper edge, curvature {ctx.params.zone_fraction:g} x peak")
-        ax.plot(ns, arr("dom_lower"), "o-", color=colors[2], label="lower edge (G dominance)")
+        mixed = np.array([bool(r.get("mixed", False)) for r in t])
+        lo = arr("dom_lower")
+        ax.plot(ns, lo, "-", color=colors[2])
+        ax.plot(ns[~mixed], lo[~mixed], "o", color=colors[2],
+                label="lower edge (G dominance)")
+        if mixed.any():
+            ax.plot(ns[mixed], lo[mixed], "o", mfc="none", color=colors[2],
+                    label=f"lower edge read at N = {v.get('n_low', 0):,} (converged)")
         ax.plot(ns, arr("lower"), "s--", color=colors[4], label="lower edge (curvature)")
+        ax.axvline(ctx.params.n_samples[name], color="0.6", lw=0.8, ls="--")
+        ax.annotate("Figure 2's N", (ctx.params.n_samples[name], 0.02), fontsize=7,
+                    xycoords=("data", "axes fraction"), rotation=90, color="0.4")
         u0 = arr("dom_upper")[0]
         if np.isfinite(u0):
             ax.plot(ns, u0 * (ns / ns[0]) ** (1.0 / L), "k:", lw=1.2,
@@ -845,14 +865,15 @@ def plot_zone_vs_n(ctx: Context, b1: Mapping[str, Mapping[str, Any]]) -> Any:
         ax.plot(ns, arr("gap_alpha"), "^-", color="0.5", ms=4,
                 label=r"$(1/\min\,\mathrm{gap})^{1/L}$")
         ax.set(xscale="log", yscale="log", xlabel="images N", ylabel=r"$\alpha$",
-               title=f"{name} (L = {L}), d = {ctx.params.zone_d}")
+               title=f"{name} (L = {L}), d = {ctx.params.zone_d} per subspace")
         ax2 = ax.twinx()
         ax2.plot(ns, arr("min_gap"), "x:", color=colors[3])
         ax2.set(yscale="log", ylabel="smallest top-2 logit gap at alpha = 1")
         ax2.yaxis.label.set_color(colors[3])
         ax.legend(fontsize=7, loc="upper left")
     fig.suptitle("The zone's edges against the number of images N (nested class-balanced "
-                 "prefixes of the training split)", fontsize=9)
+                 "prefixes of the training split, up to all of it; exact collapse split)",
+                 fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from goldilocks_nb.functional import Params, check_alpha
+from goldilocks_nb.functional import Weights, check_alpha
 from goldilocks_nb.models import homogeneity_degree
 
 from ._checks import check_logits, check_result, prepare
@@ -101,6 +101,21 @@ def nested_order(labels: torch.Tensor, seed: int) -> torch.Tensor:
     return torch.argsort(key)
 
 
+def _groups(live_counts: Sequence[int]) -> list[list[int]]:
+    """Pass-B groups of alpha indices: consecutive alphas with live images, a new group
+    whenever an alpha has at most half the live images of its group's first one (the live
+    sets shrink as alpha grows, so a group's rows are about its first alpha's)."""
+    out: list[list[int]] = []
+    for i, c in enumerate(live_counts):
+        if c == 0:
+            continue
+        if out and 2 * c > live_counts[out[-1][0]]:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
+
+
 @dataclass(frozen=True)
 class CollapsedSplit:
     """``(G', H_term')`` at each ``alpha`` (``T = 1``) and each prefix size ``N_i``.
@@ -109,8 +124,10 @@ class CollapsedSplit:
         alphas: the scales, increasing.
         checkpoints: the prefix sizes ``N_i``, increasing.
         G, H: tensors ``(len(checkpoints), len(alphas), d, d)``: the projected G-term and
-            H-term of the mean loss over ``X[:N_i]`` at ``alpha * theta``.
-        near_tie: ``(len(checkpoints), len(alphas))`` integers: images not collapsed.
+            H-term of the mean loss over ``X[:N_i]`` at ``alpha * theta`` (NaN where
+            ``N_i`` exceeds that alpha's ``n_max``).
+        near_tie: ``(len(checkpoints), len(alphas))`` integers: images not collapsed
+            (-1 where not evaluated).
         g_bound: same shape: the computed bound on the dropped G-term's spectral norm.
         h_mass: same shape: ``(1/N) sum_dropped 2 m_mu`` (see the module docstring).
         min_gap: ``(len(checkpoints),)``: the smallest top-2 logit gap of ``z`` at
@@ -142,10 +159,11 @@ def _segments(N: int, checkpoints: Sequence[int], chunk_size: int) -> list[slice
 
 
 def collapsed_split(
-    model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, R: torch.Tensor,
+    model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor, R: torch.Tensor,
     alphas: Sequence[float], *,
     checkpoints: Sequence[int] | None = None, degree: int | None = None,
     tol: float = COLLAPSE_TOL, chunk_size: int = DEFAULT_CHUNK_SIZE,
+    n_max: Sequence[int] | None = None, orthonormal: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> CollapsedSplit:
     """Projected G-term and H-term of the mean loss at ``alpha * theta`` (``T = 1``) over
@@ -162,6 +180,13 @@ def collapsed_split(
         degree: homogeneity degree ``L`` (default ``model.degree``).
         tol: collapse tolerance on ``1 - max_k p'_k``, in ``[0, 1e-8]``.
         chunk_size: images per pass.
+        n_max: per alpha (in the order of ``alphas``), the largest prefix it is evaluated
+            on (default: all): pass B for that alpha stops there, and its results at
+            larger checkpoints are NaN. Lets cheap large alphas run on all images while
+            alphas at which every image is live (a full pass each) stop at a smaller ``N``.
+        orthonormal: ``R`` must have orthonormal columns. ``False`` admits a stack
+            ``[R_1, ..., R_s]`` of several orthonormal subspaces: the diagonal blocks of
+            the result are exactly the projections on each ``R_i`` (one shared pass).
         progress: called as ``progress(done, N)`` after each chunk.
 
     Returns:
@@ -171,9 +196,17 @@ def collapsed_split(
         ValueError: bad alphas, checkpoints, tol, chunk_size or inputs (named).
         NonFiniteResultError: the softmax input or a result overflows (named).
     """
-    al = sorted(check_alpha(a) for a in alphas)
-    if not al:
+    raw = [check_alpha(a) for a in alphas]
+    if not raw:
         raise ValueError("alphas must be non-empty")
+    if n_max is not None and len(n_max) != len(raw):
+        raise ValueError(f"n_max must give one size per alpha ({len(raw)}), got {n_max!r}")
+    caps = [None] * len(raw) if n_max is None else list(n_max)
+    for c in caps:
+        if c is not None and (isinstance(c, bool) or int(c) != c or int(c) < 1):
+            raise ValueError(f"n_max must hold integers >= 1, got {n_max!r}")
+    pairs = sorted(zip(raw, caps), key=lambda t: t[0])
+    al = [a for a, _ in pairs]
     if not (0.0 <= float(tol) <= 1e-8):
         raise ValueError(f"tol must be in [0, 1e-8] (float64 rounding scale), got {tol!r}")
     if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or int(chunk_size) < 1:
@@ -181,11 +214,12 @@ def collapsed_split(
     L = homogeneity_degree(model) if degree is None else int(degree)
     if L < 1:
         raise ValueError(f"degree must be >= 1, got {degree!r}")
-    prep = prepare(model, params, X, y, R)
+    prep = prepare(model, params, X, y, R, orthonormal=orthonormal)
     N, d = prep.N, prep.R.shape[1]
     cps = [N] if checkpoints is None else [int(c) for c in checkpoints]
     if not cps or any(b <= a for a, b in zip(cps, cps[1:])) or cps[0] < 1 or cps[-1] > N:
         raise ValueError(f"checkpoints must increase within [1, N = {N}], got {checkpoints!r}")
+    cap = torch.tensor([cps[-1] if c is None else min(int(c), cps[-1]) for _, c in pairs])
     Xp, yp, Rp, th = prep.X, prep.y, prep.R, prep.params
     z = logits_chunked(model, th, Xp[: cps[-1]], chunk_size)
     check_logits(z)
@@ -199,6 +233,8 @@ def collapsed_split(
     p_inf = torch.nn.functional.one_hot(kstar, K).to(z.dtype)
     mass = torch.stack([off_max_mass(z, r) for r in ratios])  # (n_a, N)
     live = mass > tol  # (n_a, N): not collapsed
+    within = torch.arange(cps[-1]).unsqueeze(0) < cap.unsqueeze(1)  # (n_a, N): evaluated
+    live_in = live & within.to(live.device)
     gap = top2_gap(z)
 
     kw = dict(dtype=prep.dtype, device=Xp.device)
@@ -216,11 +252,12 @@ def collapsed_split(
         Hc, JR = second_order_pass(model, th, Xc, C, Rp, chunk_size=None, with_jacobian=True)
         H_inf += Hc[0]
         jr2 = JR.pow(2).sum(dim=(1, 2))  # ||J_mu R||_F^2
-        lv, ms = live[:, sl], mass[:, sl]
+        lv, ms, wi = live_in[:, sl], mass[:, sl], within[:, sl].to(live.device)
         for i, r in enumerate(ratios):
             keep = lv[i]
-            gb[i] += (2 * ms[i][~keep] * jr2[~keep]).sum()
-            hm[i] += (2 * ms[i][~keep]).sum()
+            drop = ~keep & wi[i]
+            gb[i] += (2 * ms[i][drop] * jr2[drop]).sum()
+            hm[i] += (2 * ms[i][drop]).sum()
             if bool(keep.any()):
                 p = torch.softmax(r * z[sl][keep], dim=-1)
                 J = JR[keep]
@@ -228,10 +265,10 @@ def collapsed_split(
                 w = (J - u.unsqueeze(1)) * p.sqrt().unsqueeze(-1)
                 flat = w.reshape(-1, d)
                 G_sum[i] += flat.T @ flat
-        # pass B: the corrections p' - p_inf on the images not collapsed at some alpha
-        rows = lv.any(dim=0)
-        cols = [i for i in range(n_a) if bool(lv[i].any())]
-        if cols:
+        # pass B: the corrections p' - p_inf on the images not collapsed, in groups of
+        # alphas with similar live sets (one shared tangent pass per group)
+        for cols in _groups([int(lv[i].sum()) for i in range(n_a)]):
+            rows = lv[cols].any(dim=0)
             idx = torch.nonzero(rows).squeeze(1)
             zc = z[sl][idx]
             Cb = torch.stack([(torch.softmax(ratios[i] * zc, dim=-1) - p_inf[sl][idx])
@@ -249,11 +286,15 @@ def collapsed_split(
             h_fac = a_t ** (L - 2) / n
             Gn = 0.5 * (G_sum + G_sum.transpose(1, 2)) * g_fac.view(-1, 1, 1)
             Hn = (H_inf.unsqueeze(0) + H_corr) * h_fac.view(-1, 1, 1)
-            out_G.append(check_result(Gn, f"the G-term over {n} images"))
-            out_H.append(check_result(Hn, f"the H-term over {n} images"))
-            out_nt.append(live[:, :n].sum(dim=1))
-            out_gb.append(gb * g_fac)
-            out_hm.append(hm / n)
+            check_result(Gn, f"the G-term over {n} images")
+            check_result(Hn, f"the H-term over {n} images")
+            beyond = (cap < n).to(Xp.device)  # alphas not evaluated on this prefix
+            nan = torch.tensor(float("nan"), **kw)
+            out_G.append(torch.where(beyond.view(-1, 1, 1), nan, Gn))
+            out_H.append(torch.where(beyond.view(-1, 1, 1), nan, Hn))
+            out_nt.append(torch.where(beyond, -1, live[:, :n].sum(dim=1)))
+            out_gb.append(torch.where(beyond, nan, gb * g_fac))
+            out_hm.append(torch.where(beyond, nan, hm / n))
             out_gap.append(gap[:n].min())
     return CollapsedSplit(
         alphas=tuple(al), checkpoints=tuple(cps), G=torch.stack(out_G), H=torch.stack(out_H),
