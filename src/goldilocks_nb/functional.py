@@ -22,12 +22,8 @@ from torch.func import functional_call
 #: A network's parameters by name, ``{name: tensor}`` (the type every pure function here
 #: takes; a chapter's ``Params`` is something else: its declared parameters).
 Weights = dict[str, torch.Tensor]
-#: Former name of :data:`Weights`, kept only for the modules being rewritten in parallel
-#: (``training/*``, ``curvature/collapsed.py``); rename there and delete after the merge.
-Params = Weights
 
 __all__ = [
-    "Params",
     "Weights",
     "check_alpha",
     "check_finite",

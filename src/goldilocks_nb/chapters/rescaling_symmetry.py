@@ -36,7 +36,6 @@ import torch
 
 from ..contract import (
     ChapterParams,
-    ParameterError,
     Verdict,
     inconclusive,
     paper_quote,
