@@ -311,6 +311,21 @@ def test_zone_edges_on_a_closed_form_curve():
     assert 10.0 < e["dom_upper"] < 100.0
     none = zone_edges(a, [0.0, 0.1, 0.1, 0.0], [1.0] * 4, [0.0, 1.0, 1.0, 0.0], 0.5)
     assert not none["dom_found"] and none["dom_upper"] is None
+    assert e["dom_pieces"] == 1
+
+
+def test_zone_edges_span_every_g_dominated_piece():
+    """G/H near 1 splits the dominance set (LeNet-5, d = 4: G dominates on [0.9, 1.2] and
+    on [3.7, 8.1] with the curvature peak in the first piece): the upper edge is the end of
+    the last piece, not of the piece that holds the peak."""
+    from goldilocks_nb.rescaling import zone_edges
+
+    a = [0.3, 1.0, 2.0, 5.0, 20.0]
+    g = [1e-3, 2.0, 0.5, 2.0, 1e-6]
+    h = [1.0, 1.0, 1.0, 1.0, 1.0]
+    e = zone_edges(a, g, h, [0.0, 1.0, 0.8, 0.6, 0.0], 0.5)
+    assert e["dom_pieces"] == 2
+    assert 0.3 < e["dom_lower"] < 1.0 and 5.0 < e["dom_upper"] < 20.0
 
 
 def test_zone_parameters_are_checked():

@@ -376,28 +376,24 @@ def zone_edges(
 
     Two definitions of the chapter side by side: ``lower``/``upper`` where the Hessian's
     positive curvature falls below ``fraction`` of its peak
-    (:func:`goldilocks_zone_bounds`), and ``dom_lower``/``dom_upper``, the interval of
-    :func:`dominance_range` (``||G||_2 >= ||H-term||_2``) that holds the curvature peak
-    (else the one nearest to it). ``None``: open at that end of the grid, or no interval
-    at all (then ``dom_found`` is false).
+    (:func:`goldilocks_zone_bounds`), and ``dom_lower``/``dom_upper``, the span of the
+    alphas where ``||G||_2 >= ||H-term||_2`` (:func:`dominance_range`): the paper's "strip
+    ... where the G-term is dominant" (Fig. 8 caption). Where the ratio hovers near 1
+    (small projection dimension ``d``) the dominance set can split into several pieces;
+    the span covers them all (``dom_pieces`` counts them), so the edge is not decided by
+    which piece holds the curvature peak. ``None``: open at that end of the grid, or no
+    G-dominated alpha at all (then ``dom_found`` is false).
     """
     a = _positive_1d("alphas", alphas)
     zone = goldilocks_zone_bounds(a, curvature, fraction)
     dom = dominance_range(a, g_norm, h_norm)
     lo = hi = None
     if dom:
-        pk = zone.peak_at
-
-        def dist(iv: tuple[float, float]) -> float:
-            if iv[0] <= pk <= iv[1]:
-                return 0.0
-            return min(abs(math.log(pk / iv[0])), abs(math.log(pk / iv[1])))
-
-        lo, hi = min(dom, key=dist)
+        lo, hi = dom[0][0], dom[-1][1]
         lo = None if lo <= a[0] else lo
         hi = None if hi >= a[-1] else hi
     return {"lower": zone.lower, "upper": zone.upper, "dom_lower": lo, "dom_upper": hi,
-            "dom_found": bool(dom)}
+            "dom_found": bool(dom), "dom_pieces": len(dom)}
 
 
 def zone_interval(

@@ -1292,7 +1292,7 @@ def verdict_c20(control_test_acc: float | None, chance: float, trained_above: Se
         chance: ``1/K``.
         trained_above / tested_above: alphas > paper_alpha with a trained configuration /
             that were tried.
-        zone_upper_alpha: upper end of the zone interval around the curvature peak,
+        zone_upper_alpha: the zone's upper edge (largest alpha with G dominating),
             measured on ``zone_n`` images; the paper's statement is about the full
             training split (``zone_full_n`` images), so the chapter passes the zone at
             ``zone_n = zone_full_n`` (:func:`full_zone`); the zone's upper edge grows with
@@ -1719,8 +1719,8 @@ def chapter_verdicts(ctx: Context, res: Mapping[str, Any], flops: Mapping[str, f
                             needed=need["C20"], zone_full_n=res["full_zone"]["full_n"],
                             train_zone_upper=zone_upper(res[m5]["zone"]),
                             train_zone_n=res[m5]["zone"]["n"],
-                            definition=dfn + "; zone: ||G||_2 >= ||H-term||_2 around the "
-                            f"curvature peak on N = {res['full_zone']['n']:,} images "
+                            definition=dfn + "; zone: the span of the alphas with "
+                            f"||G||_2 >= ||H-term||_2 on N = {res['full_zone']['n']:,} images "
                             f"(d = {res['full_zone']['d']} x {len(res['full_zone']['seeds'])} "
                             "subspaces, mean curve; chapter 01's exact collapse split); "
                             "every rung the bisection "

@@ -735,8 +735,9 @@ def verdict_b1(b1: Mapping[str, Mapping[str, Any]], *, slope_factor: float,
     α ∈ [1, 18] ... The highlighted strip corresponds to the Goldilocks zone where the
     G-term is dominant (cf. Figure 2)."
 
-    Upper edge: the end of the interval where ``||G||_2 >= ||H-term||_2`` (Eq. 6) around
-    the curvature peak, per subspace seed; its growth is the least-squares slope ``s`` of
+    Upper edge: the largest alpha where ``||G||_2 >= ||H-term||_2`` (Eq. 6; the end of the
+    span of every G-dominated piece, :func:`~goldilocks_nb.rescaling.zone_edges`), per
+    subspace seed; its growth is the least-squares slope ``s`` of
     ``log edge`` against ``log N``. Reproduced when, for every model, every seed's
     ``s`` lies in ``[1/(f L), f/L]`` (``f = slope_factor``); partly when every model's edge
     grows (``s > 0``) on a majority of seeds but some slope lies outside that band; not
@@ -751,8 +752,9 @@ def verdict_b1(b1: Mapping[str, Mapping[str, Any]], *, slope_factor: float,
         min_decades: the smallest ``log10(N_max / N_min)`` that can show the trend.
     """
     quote = paper_quote(verdict_b1)
-    definition = (f"upper edge = end of the alpha interval with ||G||_2 >= ||H-term||_2 (Eq. 6, "
-                  f"projected on d-dim random subspaces, T = 1) around the curvature peak; "
+    definition = (f"upper edge = largest alpha with ||G||_2 >= ||H-term||_2 (Eq. 6, "
+                  f"projected on d-dim random subspaces, T = 1; the span of every G-dominated "
+                  f"piece); "
                   f"'roughly N^(1/L)': least-squares slope of log edge vs log N within a factor "
                   f"{slope_factor:g} of 1/L on every subspace seed; N = nested class-balanced "
                   f"prefixes of the training split up to all of it; exact by the collapse "
