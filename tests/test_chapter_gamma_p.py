@@ -137,7 +137,7 @@ def test_measure_c9_draws_are_disjoint_blocks():
     alone = ch.measure_c9(ch.Params(n_samples=12, n_logit_sets=4, logit_draws=1,
                                     logit_alpha_points=9), z[8:])
     assert out["draws"][2]["batch_rho"] == alone["draws"][0]["batch_rho"]
-    with pytest.raises(ch.ParameterError, match="n_logit_sets"):
+    with pytest.raises(ParameterError, match="n_logit_sets"):
         ch.Params(n_samples=12, n_logit_sets=5, logit_draws=3)
 
 
