@@ -21,11 +21,11 @@ STAMP   := $(VENV)/.installed
 .PHONY: book test unit nbval nbval-portable notebooks bench bench-training scorecard check clean env
 
 # Idempotent environment: re-installed only when pyproject.toml changes.
-# torch and torchvision are pinned in pyproject.toml and installed in this one pip call.
-$(STAMP): pyproject.toml
+# torch and torchvision are pinned in pyproject.toml and installed in this one call:
+# scripts/install_env.sh installs with uv (pip when uv cannot be had; INSTALLER=pip forces it).
+$(STAMP): pyproject.toml scripts/install_env.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,dask]'
+	bash scripts/install_env.sh $(PY)
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" > /dev/null
 	touch $(STAMP)
 
