@@ -18,7 +18,7 @@ XDIST   := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadf
 STAMP   := $(VENV)/.installed
 
 .DELETE_ON_ERROR:
-.PHONY: book test unit nbval nbval-portable notebooks bench bench-training scorecard check clean env
+.PHONY: book test unit nbval nbval-portable nbval-all notebooks bench bench-training scorecard check clean env
 
 # Idempotent environment: re-installed only when pyproject.toml changes.
 # torch and torchvision are pinned in pyproject.toml and installed in this one call:
@@ -48,17 +48,18 @@ nbval: $(STAMP)
 	  status=$$?; rm -rf $$tmp; exit $$status
 
 # The stored outputs must hold on other CPUs and BLAS code paths too: these settings make
-# MKL and ATen take the code paths of other machines (CI runs this after `make test`). Each
+# MKL and ATen take the code paths of other machines. scripts/nbval_passes.py runs one pass
+# per setting, every (setting, notebook) pair as one job, NBVAL_JOBS at a time, longest
+# first (the passes share the cores instead of each waiting for its slowest notebook); each
 # pass writes into its own fresh temporary results folder, so every pass really recomputes.
+# `make nbval-all` (CI) adds the pass under the current settings (what `make nbval` runs).
 NBVAL_ENVS := MKL_CBWR=COMPATIBLE MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=default
+NBVAL_JOBS ?= $(if $(filter auto,$(PYTEST_WORKERS)),$(shell nproc 2>/dev/null || echo 2),$(if $(filter 0,$(PYTEST_WORKERS)),1,$(PYTEST_WORKERS)))
 nbval-portable: $(STAMP)
-	@for setting in $(NBVAL_ENVS); do \
-	  echo "[nbval] $$setting"; \
-	  tmp=$$(mktemp -d); \
-	  env $$setting GOLDILOCKS_RESULTS_DIR=$$tmp/smoke \
-	    $(PY) -m pytest --nbval-lax --nbval-current-env notebooks -q $(XDIST); \
-	  status=$$?; rm -rf $$tmp; [ $$status -eq 0 ] || exit $$status; \
-	done
+	$(PY) scripts/nbval_passes.py --jobs $(NBVAL_JOBS) $(NBVAL_ENVS)
+
+nbval-all: $(STAMP)
+	$(PY) scripts/nbval_passes.py --jobs $(NBVAL_JOBS) - $(NBVAL_ENVS)
 
 check: $(STAMP)
 	$(PY) -m goldilocks_nb.book check --profile $(PROFILE)
