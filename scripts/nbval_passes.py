@@ -58,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="notebooks executed at the same time (default: CPU count)")
     ap.add_argument("--notebooks", type=Path, default=ROOT / "notebooks",
                     help="folder of the stored notebooks")
+    ap.add_argument("--keep-results", type=Path, default=None, metavar="DIR",
+                    help="when every job passed, move what the FIRST pass wrote (claims, "
+                         "figures, cache) into DIR instead of deleting it (CI: the smoke "
+                         "book then reads the computations this pass checked from its cache)")
     args = ap.parse_args(argv)
     if args.jobs < 1:
         ap.error(f"--jobs must be >= 1, got {args.jobs}")
@@ -117,9 +121,19 @@ def main(argv: list[str] | None = None) -> int:
         t.start()
     for t in threads:
         t.join()
+    failed = [o for o in outcome if o[2] != 0]
+    first = tmp / "pass0" / "smoke"
+    if args.keep_results is not None and not failed and first.is_dir():
+        args.keep_results.mkdir(parents=True, exist_ok=True)
+        for item in first.iterdir():
+            target = args.keep_results / item.name
+            if target.exists():
+                raise SystemExit(f"--keep-results: {target} exists; give an empty folder")
+            shutil.move(str(item), str(target))
+        print(f"[nbval] pass {args.settings[0]}: results kept in {args.keep_results}",
+              flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
 
-    failed = [o for o in outcome if o[2] != 0]
     wall = time.perf_counter() - start
     for setting in args.settings:
         mine = [o for o in outcome if o[0] == setting]
