@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="notebooks executed at the same time (default: CPU count)")
     ap.add_argument("--notebooks", type=Path, default=ROOT / "notebooks",
                     help="folder of the stored notebooks")
+    ap.add_argument("--notebook", action="append", default=None, metavar="NAME",
+                    help="only this notebook (name without .ipynb; repeatable)")
     ap.add_argument("--keep-results", type=Path, default=None, metavar="DIR",
                     help="when every job passed, move what the FIRST pass wrote (claims, "
                          "figures, cache) into DIR instead of deleting it (CI: the smoke "
@@ -68,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     for s in args.settings:
         parse_setting(s)
     notebooks = sorted(args.notebooks.glob("*.ipynb"))
+    if args.notebook:
+        unknown = sorted(set(args.notebook) - {nb.stem for nb in notebooks})
+        if unknown:
+            ap.error(f"--notebook: no such notebook in {args.notebooks}: {unknown}")
+        notebooks = [nb for nb in notebooks if nb.stem in args.notebook]
     if not notebooks:
         ap.error(f"no notebooks in {args.notebooks}")
 
