@@ -52,14 +52,17 @@ nbval: $(STAMP)
 # per setting, every (setting, notebook) pair as one job, NBVAL_JOBS at a time, longest
 # first (the passes share the cores instead of each waiting for its slowest notebook); each
 # pass writes into its own fresh temporary results folder, so every pass really recomputes.
-# `make nbval-all` (CI) adds the pass under the current settings (what `make nbval` runs).
+# `make nbval-all` (CI) adds the pass under the current settings (what `make nbval` runs);
+# NBVAL_KEEP=DIR keeps what that pass wrote (claims, figures, cache) in DIR when every job
+# passed (CI: results/smoke, so the smoke book reads the computations nbval just checked
+# from the cache instead of computing them a fifth time).
 NBVAL_ENVS := MKL_CBWR=COMPATIBLE MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=default
 NBVAL_JOBS ?= $(if $(filter auto,$(PYTEST_WORKERS)),$(shell nproc 2>/dev/null || echo 2),$(if $(filter 0,$(PYTEST_WORKERS)),1,$(PYTEST_WORKERS)))
 nbval-portable: $(STAMP)
 	$(PY) scripts/nbval_passes.py --jobs $(NBVAL_JOBS) $(NBVAL_ENVS)
 
 nbval-all: $(STAMP)
-	$(PY) scripts/nbval_passes.py --jobs $(NBVAL_JOBS) - $(NBVAL_ENVS)
+	$(PY) scripts/nbval_passes.py --jobs $(NBVAL_JOBS) $(if $(NBVAL_KEEP),--keep-results $(NBVAL_KEEP)) - $(NBVAL_ENVS)
 
 check: $(STAMP)
 	$(PY) -m goldilocks_nb.book check --profile $(PROFILE)
