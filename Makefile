@@ -36,8 +36,13 @@ book: $(STAMP)
 
 test: unit nbval
 
+# With pytest-xdist each worker runs torch (and OpenMP/BLAS) on one thread: two workers of
+# two threads each on two cores spin-wait on each other (tests/test_training.py and
+# test_curvature_rescaling.py: 104 s CPU and 276 s wall with the default threads, 63 s CPU
+# and 168 s wall with one, at load average 5-7).
+UNIT_THREADS := $(if $(XDIST),OMP_NUM_THREADS=1 MKL_NUM_THREADS=1)
 unit: $(STAMP)
-	$(PY) -m pytest tests -q -m "not browser" $(XDIST)
+	$(UNIT_THREADS) $(PY) -m pytest tests -q -m "not browser" $(XDIST)
 
 # The stored notebooks run with their smoke parameters; GOLDILOCKS_RESULTS_DIR sends what
 # they write (claims, figures, cache) to a fresh temporary folder, never the checkout's
