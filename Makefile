@@ -18,14 +18,14 @@ XDIST   := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadf
 STAMP   := $(VENV)/.installed
 
 .DELETE_ON_ERROR:
-.PHONY: book test unit nbval nbval-portable notebooks bench bench-training scorecard check clean env
+.PHONY: book test unit nbval nbval-portable nbval-all notebooks bench bench-training scorecard check clean env
 
 # Idempotent environment: re-installed only when pyproject.toml changes.
-# torch and torchvision are pinned in pyproject.toml and installed in this one pip call.
-$(STAMP): pyproject.toml
+# torch and torchvision are pinned in pyproject.toml and installed in this one call:
+# scripts/install_env.sh installs with uv (pip when uv cannot be had; INSTALLER=pip forces it).
+$(STAMP): pyproject.toml scripts/install_env.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,dask]'
+	bash scripts/install_env.sh $(PY)
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" > /dev/null
 	touch $(STAMP)
 
@@ -36,8 +36,13 @@ book: $(STAMP)
 
 test: unit nbval
 
+# With pytest-xdist each worker runs torch (and OpenMP/BLAS) on one thread: two workers of
+# two threads each on two cores spin-wait on each other (tests/test_training.py and
+# test_curvature_rescaling.py: 104 s CPU and 276 s wall with the default threads, 63 s CPU
+# and 168 s wall with one, at load average 5-7).
+UNIT_THREADS := $(if $(XDIST),OMP_NUM_THREADS=1 MKL_NUM_THREADS=1)
 unit: $(STAMP)
-	$(PY) -m pytest tests -q -m "not browser" $(XDIST)
+	$(UNIT_THREADS) $(PY) -m pytest tests -q -m "not browser" $(XDIST)
 
 # The stored notebooks run with their smoke parameters; GOLDILOCKS_RESULTS_DIR sends what
 # they write (claims, figures, cache) to a fresh temporary folder, never the checkout's
@@ -48,17 +53,21 @@ nbval: $(STAMP)
 	  status=$$?; rm -rf $$tmp; exit $$status
 
 # The stored outputs must hold on other CPUs and BLAS code paths too: these settings make
-# MKL and ATen take the code paths of other machines (CI runs this after `make test`). Each
+# MKL and ATen take the code paths of other machines. scripts/nbval_passes.py runs one pass
+# per setting, every (setting, notebook) pair as one job, NBVAL_JOBS at a time, longest
+# first (the passes share the cores instead of each waiting for its slowest notebook); each
 # pass writes into its own fresh temporary results folder, so every pass really recomputes.
+# `make nbval-all` (CI) adds the pass under the current settings (what `make nbval` runs);
+# NBVAL_KEEP=DIR keeps what that pass wrote (claims, figures, cache) in DIR when every job
+# passed (CI: results/smoke, so the smoke book reads the computations nbval just checked
+# from the cache instead of computing them a fifth time).
 NBVAL_ENVS := MKL_CBWR=COMPATIBLE MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=default
+NBVAL_JOBS ?= $(if $(filter auto,$(PYTEST_WORKERS)),$(shell nproc 2>/dev/null || echo 2),$(if $(filter 0,$(PYTEST_WORKERS)),1,$(PYTEST_WORKERS)))
 nbval-portable: $(STAMP)
-	@for setting in $(NBVAL_ENVS); do \
-	  echo "[nbval] $$setting"; \
-	  tmp=$$(mktemp -d); \
-	  env $$setting GOLDILOCKS_RESULTS_DIR=$$tmp/smoke \
-	    $(PY) -m pytest --nbval-lax --nbval-current-env notebooks -q $(XDIST); \
-	  status=$$?; rm -rf $$tmp; [ $$status -eq 0 ] || exit $$status; \
-	done
+	$(PY) scripts/nbval_passes.py --jobs $(NBVAL_JOBS) $(NBVAL_ENVS)
+
+nbval-all: $(STAMP)
+	$(PY) scripts/nbval_passes.py --jobs $(NBVAL_JOBS) $(if $(NBVAL_KEEP),--keep-results $(NBVAL_KEEP)) - $(NBVAL_ENVS)
 
 check: $(STAMP)
 	$(PY) -m goldilocks_nb.book check --profile $(PROFILE)

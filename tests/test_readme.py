@@ -58,7 +58,8 @@ COMMANDS: dict[str, str | None] = {
         "{tmp}/01.ipynb -f {tmp}/my_params.yml --prepare-only",
 }
 INLINE_MAKE = ["make bench", "make bench-training", "make env", "make clean", "make notebooks",
-               "make nbval-portable", "make check PROFILE=paper", "make book PROFILE=smoke"]
+               "make nbval-portable", "make nbval-all", "make check PROFILE=paper",
+               "make book PROFILE=smoke"]
 INLINE_SCRIPTS = {
     "python scripts/make_embedded.py --root $GOLDILOCKS_DATA":
         f"{PY} scripts/make_embedded.py --help",
