@@ -34,7 +34,10 @@ env: $(STAMP)
 book: $(STAMP)
 	$(PY) -m goldilocks_nb.book build --profile $(PROFILE) --jobs $(JOBS)
 
-test: unit nbval
+# NBVAL_PASSES=nbval-all (CI) runs the three portability passes with the nbval pass, in one
+# pool of jobs (see nbval-portable below).
+NBVAL_PASSES ?= nbval
+test: unit $(NBVAL_PASSES)
 
 # With pytest-xdist each worker runs torch (and OpenMP/BLAS) on one thread: two workers of
 # two threads each on two cores spin-wait on each other (tests/test_training.py and
