@@ -503,6 +503,15 @@ def test_c20_names_the_zone_and_its_n_and_keeps_the_training_zone_beside_it():
                        zone_full_n=50_000)
     assert v.verdict == "partly" and "the zone (N = 256) extends beyond" in v.why
     assert "N = 256 images of the 50,000 in the training split" in v.measured
+    # a zone still open at the grid's last alpha extends beyond 1.8; no edge and no open
+    # end (the G-term never dominates) does not
+    v = ch.verdict_c20(0.3, 0.1, [], [3.0], None, 50_000, 0.9, {0: True}, **kw,
+                       zone_full_n=50_000, zone_upper_open=30.0)
+    assert v.verdict == "reproduced" and v.values["zone_upper_open"] == 30.0
+    assert "beyond the grid's last alpha 30" in v.measured
+    v = ch.verdict_c20(0.3, 0.1, [], [3.0], None, 50_000, 0.9, {0: True}, **kw,
+                       zone_full_n=50_000)
+    assert v.verdict == "partly"
 
 
 def test_full_zone_parameters_are_checked():

@@ -585,8 +585,10 @@ def full_zone(ctx: Context, *, progress: bool = False) -> dict[str, Any]:
                          progress=tick)
     et = edges_table(res, 0.5, DEPTH[m5])
     last_row = et["table"][-1]
+    open_up = bool(last_row["dom_found"]) and last_row["dom_upper"] is None
     return {"n": int(last_row["n"]), "full_n": int(res["full_n"]),
             "lower": last_row["dom_lower"], "upper": last_row["dom_upper"],
+            "upper_open": float(max(res["alphas"])) if open_up else None,
             "per_seed_upper": {int(s): e[-1]["dom_upper"] for s, e in et["per_seed"].items()},
             "d": int(res["d"]), "seeds": list(res["seeds"]), "seconds": float(res["seconds"]),
             "dataset": res["dataset"]}
@@ -1279,7 +1281,8 @@ def verdict_c20(control_test_acc: float | None, chance: float, trained_above: Se
                 paper_alpha: float, zero_threshold: float, acc_margin: float, needed: str,
                 definition: str = "", zone_full_n: int | None = None,
                 train_zone_upper: float | None = None,
-                train_zone_n: int | None = None) -> Verdict:
+                train_zone_n: int | None = None,
+                zone_upper_open: float | None = None) -> Verdict:
     """C20: LeNet-5 does not train above chance for alpha > 1.8 although the zone extends
     further; zero logits emerge.
 
@@ -1299,11 +1302,17 @@ def verdict_c20(control_test_acc: float | None, chance: float, trained_above: Se
             ``N`` (chapter 01, B1).
         train_zone_upper, train_zone_n: the zone on the chapter's training images, shown
             beside it (not judged).
+        zone_upper_open: the alpha grid's last value when the G-term still dominates there
+            (the zone is open upwards, ``zone_upper_alpha`` is None): the zone then extends
+            at least that far.
         max_zero_untrained: largest final zero-logit share of untrained alpha > 1 runs.
         per_seed: seed -> whether nothing above paper_alpha trains on that seed (boundary
             configurations).
     """
     quote = paper_quote(verdict_c20)
+    reach = (f"beyond the grid's last alpha {zone_upper_open:g}"
+             if zone_upper_alpha is None and zone_upper_open is not None
+             else f"alpha = {_fmt(zone_upper_alpha)}")
     full_note = ("" if zone_full_n is None else ", the full training split" if
                  zone_n >= zone_full_n else f" of the {zone_full_n:,} in the training split")
     train_note = ("" if train_zone_upper is None and train_zone_n is None else
@@ -1312,13 +1321,14 @@ def verdict_c20(control_test_acc: float | None, chance: float, trained_above: Se
                 f"{chance:.2f}); alphas > {paper_alpha:g} tried: "
                 f"{', '.join(f'{a:g}' for a in tested_above) or 'none'}, trained: "
                 f"{', '.join(f'{a:g}' for a in trained_above) or 'none'}; zone (N = {zone_n:,} "
-                f"images{full_note}) reaches alpha = {_fmt(zone_upper_alpha)}{train_note}; "
+                f"images{full_note}) reaches {reach}{train_note}; "
                 f"largest final zero-logit "
                 f"share of untrained alpha > 1 runs {max_zero_untrained:.2f}; nothing above "
                 f"{paper_alpha:g} trains on {seed_agreement(per_seed)}")
     kw = {"values": {"control_test_acc": control_test_acc, "trained_above": list(trained_above),
                      "tested_above": list(tested_above), "zone_upper": zone_upper_alpha,
                      "zone_n": zone_n, "zone_full_n": zone_full_n,
+                     "zone_upper_open": zone_upper_open,
                      "train_zone_upper": train_zone_upper, "train_zone_n": train_zone_n,
                      "max_zero_untrained": max_zero_untrained,
                      "per_seed": {str(s): bool(v) for s, v in per_seed.items()}},
@@ -1333,7 +1343,9 @@ def verdict_c20(control_test_acc: float | None, chance: float, trained_above: Se
                             **kw)
     checks = {f"nothing trains above alpha = {paper_alpha:g}": not trained_above,
               f"the zone (N = {zone_n:,}) extends beyond alpha = {paper_alpha:g}": (
-                  zone_upper_alpha is not None and zone_upper_alpha > paper_alpha),
+                  (zone_upper_alpha is not None and zone_upper_alpha > paper_alpha)
+                  or (zone_upper_alpha is None and zone_upper_open is not None
+                      and zone_upper_open > paper_alpha)),
               f"zero logits (> {zero_threshold:g} of samples) in untrained alpha > 1 runs": (
                   max_zero_untrained > zero_threshold)}
     failed = [k for k, ok in checks.items() if not ok]
@@ -1719,6 +1731,7 @@ def chapter_verdicts(ctx: Context, res: Mapping[str, Any], flops: Mapping[str, f
                             needed=need["C20"], zone_full_n=res["full_zone"]["full_n"],
                             train_zone_upper=zone_upper(res[m5]["zone"]),
                             train_zone_n=res[m5]["zone"]["n"],
+                            zone_upper_open=res["full_zone"].get("upper_open"),
                             definition=dfn + "; zone: the span of the alphas with "
                             f"||G||_2 >= ||H-term||_2 on N = {res['full_zone']['n']:,} images "
                             f"(d = {res['full_zone']['d']} x {len(res['full_zone']['seeds'])} "
