@@ -62,8 +62,7 @@ nbval: $(STAMP)
 # pass writes into its own fresh temporary results folder, so every pass really recomputes.
 # `make nbval-all` (CI) adds the pass under the current settings (what `make nbval` runs);
 # NBVAL_KEEP=DIR keeps what that pass wrote (claims, figures, cache) in DIR when every job
-# passed (CI: results/smoke, so the smoke book reads the computations nbval just checked
-# from the cache instead of computing them a fifth time).
+# passed (opt-in; CI does not use it, so no test run writes into the checkout's results/).
 NBVAL_ENVS := MKL_CBWR=COMPATIBLE MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=default
 NBVAL_JOBS ?= $(if $(filter auto,$(PYTEST_WORKERS)),$(shell nproc 2>/dev/null || echo 2),$(if $(filter 0,$(PYTEST_WORKERS)),1,$(PYTEST_WORKERS)))
 nbval-portable: $(STAMP)
