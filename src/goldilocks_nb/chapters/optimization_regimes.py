@@ -22,6 +22,7 @@ import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from ..contract import (
     inconclusive,
     paper_quote,
     params_dataclass,
+    record_verdict,
     seed_agreement,
 )
 from ..data import DATASETS, Dataset, load_dataset
@@ -48,8 +50,22 @@ __all__ = [
     "MODELS",
     "DEPTH",
     "Context",
+    "EVIDENCE",
+    "PLOTS",
     "Params",
+    "Results",
+    "judge",
     "load",
+    "measured_lines",
+    "plot_figure7",
+    "plot_figure8",
+    "plot_figure9",
+    "plot_figure11",
+    "plot_figure12",
+    "plot_predictors",
+    "plot_random_labels",
+    "record",
+    "run",
     "staircase_study",
     "full_zone",
     "full_zone_arguments",
@@ -1651,9 +1667,17 @@ def needed_texts(ctx: Context, res: Mapping[str, Any], flops: Mapping[str, float
     return out
 
 
+#: The figure or table that tests each claim (recorded beside its verdict).
+EVIDENCE = {"C16": "Figure 8 left (staircase)", "C17": "Figure 8 middle",
+            "C18": "Figure 8 right", "C19": "Figure 9, Figure 12 left",
+            "C20": "Figure 8 bottom, Figure 12 right", "C21": "Figure 11",
+            "C22": "random-label runs", "C23": "Figure 7",
+            "B2": "trainability predictors (table, figure)"}
+
+
 def chapter_verdicts(ctx: Context, res: Mapping[str, Any], flops: Mapping[str, float]
-                     ) -> list[tuple[Verdict, str]]:
-    """C16-C23 and B2 from the studies' results, each with its evidence (figure/table)."""
+                     ) -> list[Verdict]:
+    """C16-C23 and B2 from the studies' results (their evidence: :data:`EVIDENCE`)."""
     p = ctx.params
     d = p.definitions()
     need = needed_texts(ctx, res, flops)
@@ -1665,28 +1689,26 @@ def chapter_verdicts(ctx: Context, res: Mapping[str, Any], flops: Mapping[str, f
     per_seed = {s: all(rg.slope_support(seed_fits[m][s], DEPTH[m]) in ("both", "L-2", "undecided")
                        for m in MODELS) for s in p.seeds}
     sig = {m: bool((res[m]["table"].regime == "return to the zone").any()) for m in MODELS}
-    out.append((verdict_c16({m: res[m]["fit"] for m in MODELS}, per_seed, sig, depth=DEPTH,
+    out.append(verdict_c16({m: res[m]["fit"] for m in MODELS}, per_seed, sig, depth=DEPTH,
                             needed=need["staircase"],
                             definition=dfn + "; staircase: per alpha the largest rung of a x2 "
                             "eta0 ladder that trains (bisection, monotone in eta0), slope "
-                            "range from the rung intervals"), "Figure 8 left (staircase)"))
+                            "range from the rung intervals"))
     # C17
     counts = {m: too_large_counts(res[m]["table"], res[m]["study"]) for m in MODELS}
-    out.append((verdict_c17(counts, min_share=p.agreement_min, needed=need["staircase"],
+    out.append(verdict_c17(counts, min_share=p.agreement_min, needed=need["staircase"],
                             definition=dfn + "; diverges: overflow, or left the uniform "
-                            "phase without training with the norm still growing"),
-                "Figure 8 middle"))
+                            "phase without training with the norm still growing"))
     # C18
     adm = admissibility(tables)
     mis = {m: zone_alignment(res[m]["table"], res[m]["zone"]) for m in MODELS}
     over = {m: init_overstatement(res[m]["study"], res[m]["sharp"], DEPTH[m]) for m in MODELS}
-    out.append((verdict_c18(adm, mis, over, agreement_min=p.agreement_min,
+    out.append(verdict_c18(adm, mis, over, agreement_min=p.agreement_min,
                             needed=need["C18"],
                             definition=dfn + "; admissible: eta ||H||_2 < 2 with ||H||_2 on the "
                             "whole training set (Lanczos), at re-entry for alpha < 1 where "
                             "the largest trainable rung re-entered, else at init; zone: "
-                            f"||G||_2 >= ||H-term||_2 on zone_n = {p.zone_n} images"),
-                "Figure 8 right"))
+                            f"||G||_2 >= ||H-term||_2 on zone_n = {p.zone_n} images"))
     # C19
     m = "lenet-300-100"
     t = res[m]["table"]
@@ -1701,7 +1723,7 @@ def chapter_verdicts(ctx: Context, res: Mapping[str, Any], flops: Mapping[str, f
 
     rnd = pr[pr.kind == "random init"]
     bt = tb.sort_values("final_train_acc").iloc[-1] if len(tb) else None
-    out.append((verdict_c19(None if bt is None else float(bt.final_train_acc),
+    out.append(verdict_c19(None if bt is None else float(bt.final_train_acc),
                             None if bt is None else float(bt.final_test_acc),
                             float(t1.final_test_acc.max()) if len(t1) else None,
                             probe(big), {int(s): float(v) for s, v in zip(rnd.seed,
@@ -1710,7 +1732,7 @@ def chapter_verdicts(ctx: Context, res: Mapping[str, Any], flops: Mapping[str, f
                             probe_margin=p.probe_margin, needed=need["C19"],
                             definition=dfn + f"; alpha = {big:g}: the trained configuration "
                             "with the highest final train accuracy; probes: linear classifier "
-                            "on penultimate features"), "Figure 9, Figure 12 left"))
+                            "on penultimate features"))
     # C20
     m5 = "lenet-5"
     t5 = res[m5]["table"]
@@ -1719,7 +1741,7 @@ def chapter_verdicts(ctx: Context, res: Mapping[str, Any], flops: Mapping[str, f
     untrained_big = t5[(t5.alpha > 1) & ~t5.trains]
     per_seed5 = {s: not bool(above[above.seed == s].trains.any()) for s in p.seeds
                  if (above.seed == s).any()}
-    out.append((verdict_c20(float(ctrl.max_test_acc.max()) if len(ctrl) else None,
+    out.append(verdict_c20(float(ctrl.max_test_acc.max()) if len(ctrl) else None,
                             1 / ctx.train[m5].num_classes,
                             sorted(above[above.trains].alpha.unique().tolist()),
                             sorted(above.alpha.unique().tolist()),
@@ -1737,12 +1759,11 @@ def chapter_verdicts(ctx: Context, res: Mapping[str, Any], flops: Mapping[str, f
                             f"(d = {res['full_zone']['d']} x {len(res['full_zone']['seeds'])} "
                             "subspaces, mean curve; chapter 01's exact collapse split); "
                             "every rung the bisection "
-                            "tried at alpha > 1.8, boundary rungs on every seed"),
-                "Figure 8 bottom, Figure 12 right"))
+                            "tried at alpha > 1.8, boundary rungs on every seed"))
     # C21
     u = res["uso"]
     r = u["restarts"]
-    out.append((verdict_c21(u["compare"], u["rotation_step"],
+    out.append(verdict_c21(u["compare"], u["rotation_step"],
                             [(int(a), float(b)) for a, b in zip(r.t, r.train_error)],
                             u["skipped"], part_tol=p.part_tol, restart_margin=p.restart_margin,
                             needed=need["C21"],
@@ -1750,23 +1771,22 @@ def chapter_verdicts(ctx: Context, res: Mapping[str, Any], flops: Mapping[str, f
                             f"norm| / USO norm > {p.part_tol:g}; rotated: cos(theta_t, theta_0) "
                             f"< {p.rotation_cos:g}; restarts at t = 0 and "
                             f"{', '.join(f'{f:g}' for f in p.restart_fracs)} x the rotation "
-                            f"step"), "Figure 11"))
+                            f"step"))
     # C22
-    out.append((verdict_c22(random_label_numbers(res["random"], p.full_train_acc),
+    out.append(verdict_c22(random_label_numbers(res["random"], p.full_train_acc),
                             appear=p.zero_appear, needed=need["C22"],
                             definition=f"zero logits: share of samples with all K logits "
                             f"exactly 0; appear: peak >= {p.zero_appear:g}; vanish: final <= "
-                            f"0.5 x peak; {p.random_n} images"), "random-label runs"))
+                            f"0.5 x peak; {p.random_n} images"))
     # C23
-    out.append((verdict_c23(regime_counts(tables), regime_preconditions(tables),
-                            needed=need["staircase"], definition=regime_rules_text(p)),
-                "Figure 7"))
+    out.append(verdict_c23(regime_counts(tables), regime_preconditions(tables),
+                            needed=need["staircase"], definition=regime_rules_text(p)))
     # B2
-    out.append((verdict_b2(res["predictors"], min_class=p.auc_min_class, needed=need["B2"],
+    out.append(verdict_b2(res["predictors"], min_class=p.auc_min_class, needed=need["B2"],
                            definition=dfn + "; predictor scores oriented so that higher "
                            "predicts trains; ROC AUC over every configuration and seed of "
                            f"both models, {p.auc_resamples} bootstrap resamples (95% "
-                           "percentile interval)"), "trainability predictors (table, figure)"))
+                           "percentile interval)"))
     return out
 
 
@@ -1992,3 +2012,181 @@ def html_table(df: pd.DataFrame, digits: int = 3) -> str:
     """A small HTML table (pandas Styler) with numbers rounded to ``digits`` significant."""
     return df.style.format(lambda v: f"{v:.{digits}g}" if isinstance(v, float) else str(v),
                            na_rep="-").hide(axis="index").to_html()
+
+
+# ----------------------------------------------------------------------------- contract
+
+
+@dataclass
+class Results:
+    """Everything chapter 04 computes (the output of :func:`run`).
+
+    Attributes:
+        params: the parameters as run; ctx: the data, models and every trained run
+            (:class:`Context`); dirs: the results folders.
+        flops: per model, the measured FLOPs of one gradient step per training image (the
+            cost estimates of "inconclusive" verdicts).
+        models: per model, :func:`study_model` (``study, sharp, zone, table, fit``).
+        full_zone: :func:`full_zone` (LeNet-5's zone on the whole training split).
+        probes: :func:`probe_study`; uso: :func:`uso_study`; random:
+            :func:`random_label_study`; predictors: :func:`predictor_table`.
+
+    ``res[name]`` reads a model's study or one of the other parts by name (the mapping the
+    table, figure and verdict helpers take).
+    """
+
+    params: Params
+    ctx: Context
+    dirs: dict[str, Any]
+    flops: dict[str, float]
+    models: dict[str, dict[str, Any]]
+    full_zone: dict[str, Any]
+    probes: pd.DataFrame
+    uso: dict[str, Any]
+    random: dict[tuple, pd.DataFrame]
+    predictors: pd.DataFrame
+
+    _PARTS = ("full_zone", "probes", "uso", "random", "predictors")
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self.models:
+            return self.models[key]
+        if key in self._PARTS:
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    @property
+    def data_source(self) -> str:
+        """Every model's train and test data source."""
+        return "; ".join(self.ctx.source(m) for m in MODELS)
+
+    def header(self) -> str:
+        """Profile, device and dtype (not compared: the device differs between machines)."""
+        p = self.params
+        return f"profile={p.profile}, device={self.ctx.device.type}, dtype={p.dtype}"
+
+    def setting_text(self) -> str:
+        """What this profile scales down against the paper, the data of each model and the
+        definitions with their thresholds."""
+        lines = ["What this profile scales down against the paper:"]
+        lines += [f"  - {line}" for line in scale_notes(self.params)]
+        lines += [f"{m} <- {self.ctx.source(m)}" for m in MODELS]
+        return "\n".join(lines + ["", regime_rules_text(self.params)])
+
+    def full_zone_text(self) -> str:
+        """LeNet-5's zone on the whole training split and on the chapter's images."""
+        return full_zone_text(self)
+
+    def tables_html(self) -> str:
+        """The staircase, ``||H||_2`` and the outcome of every (eta0, alpha) of seed
+        ``seed`` per model, as HTML."""
+        p = self.params
+        parts = [html_table(staircase_frame(self, p.seeds)), html_table(sharpness_frame(self))]
+        parts += [f"<b>{m}</b>: outcome per (eta0, alpha), seed {p.seed}"
+                  + regime_pivot(self.models[m]["table"], p.seed).to_html() for m in MODELS]
+        return "\n".join(parts)
+
+    def predictors_html(self) -> str:
+        """B2's predictor table as HTML."""
+        return html_table(self.predictors, digits=2)
+
+
+def run(params: Params, *, progress: bool = False) -> Results:
+    """Every computation of chapter 04, in the notebook's order (each part cached as before:
+    the run store, ``||H||_2``, the zones, the probes).
+
+    Args:
+        params: the validated parameters.
+        progress: progress bars and lines for the training grids and the full-N zone.
+    """
+    from ..notebook import output_dirs, torch_threads
+
+    with torch_threads(params.torch_threads):
+        dirs = output_dirs(params.results_dir)
+        ctx = load(params)
+        flops = {m: step_flops_per_sample(ctx.models[m], ctx.train[m].X, ctx.train[m].y)
+                 for m in MODELS}
+        models = {m: study_model(ctx, m, progress=progress) for m in MODELS}
+        fz = full_zone(ctx, progress=progress)
+        probes = probe_study(ctx, models["lenet-300-100"]["table"], progress=progress)
+        uso = uso_study(ctx, progress=progress)
+        random = random_label_study(ctx, progress=progress)
+        predictors = predictor_table([models[m]["table"] for m in MODELS], params)
+    return Results(params=params, ctx=ctx, dirs=dirs, flops=flops, models=models,
+                   full_zone=fz, probes=probes, uso=uso, random=random, predictors=predictors)
+
+
+def judge(res: Results) -> list[Verdict]:
+    """The verdicts C16-C23 and B2 of ``res`` (:func:`chapter_verdicts`)."""
+    return chapter_verdicts(res.ctx, res, res.flops)
+
+
+def record(res: Results, verdicts: Sequence[Verdict]) -> list[Path]:
+    """Write each verdict's claim file (for the scorecard), with its evidence
+    (:data:`EVIDENCE`) and the data of both models."""
+    return [record_verdict(v, res.params, evidence=EVIDENCE[v.claim],
+                           data_source=res.data_source) for v in verdicts]
+
+
+def measured_lines(verdicts: Sequence[Verdict]) -> str:
+    """Each verdict's measured numbers and, where given, the scale that would decide it."""
+    out = []
+    for v in verdicts:
+        out.append(f"{v.claim}: {v.measured}")
+        if v.needed:
+            out.append(f"    needed: {v.needed}")
+    return "\n".join(out)
+
+
+def _save(res: Results, fig: Any, name: str) -> Any:
+    from ..results import save_figure
+
+    save_figure(fig, name, res.dirs["figures"])
+    return fig
+
+
+def plot_figure8(res: Results) -> Any:
+    """Figure 8 by bisection (:func:`figure8`), saved as ``04_figure8``."""
+    return _save(res, figure8(res.ctx, res), "04_figure8")
+
+
+def plot_figure9(res: Results) -> Any:
+    """Figure 9's training curves (:func:`figure9`), saved as ``04_figure9``."""
+    return _save(res, figure9(res.ctx, res), "04_figure9")
+
+
+def plot_figure12(res: Results) -> Any:
+    """Figure 12: probes and zero logits (:func:`figure12`), saved as ``04_figure12``."""
+    return _save(res, figure12(res.ctx, res), "04_figure12")
+
+
+def plot_figure11(res: Results) -> Any:
+    """Figure 11: the USO model and restarts (:func:`figure11`), saved as ``04_figure11``."""
+    return _save(res, figure11(res.ctx, res), "04_figure11")
+
+
+def plot_random_labels(res: Results) -> Any:
+    """C22's random-label runs (:func:`figure_random_labels`), saved as
+    ``04_random_labels``."""
+    return _save(res, figure_random_labels(res.ctx, res), "04_random_labels")
+
+
+def plot_figure7(res: Results) -> Any:
+    """Figure 7 as counts (:func:`figure7`), saved as ``04_figure7``."""
+    return _save(res, figure7(res.ctx, res), "04_figure7")
+
+
+def plot_predictors(res: Results) -> Any:
+    """B2's ROC AUCs (:func:`figure_predictors`), saved as ``04_predictors``."""
+    return _save(res, figure_predictors(res), "04_predictors")
+
+
+#: The figures after Figure 8, in the notebook's order.
+PLOTS = (plot_figure9, plot_figure12, plot_figure11, plot_random_labels, plot_figure7,
+         plot_predictors)
