@@ -521,3 +521,58 @@ def test_full_zone_parameters_are_checked():
         ch.Params(full_zone_full_from=100.0)
     with pytest.raises(ParameterError, match="full_zone_n"):
         ch.Params(full_zone_n=[30, 10])
+
+
+# ----------------------------------------------------------------------------- contract
+
+
+TINY = dict(n_train={"lenet-300-100": 10, "lenet-5": 10},
+            n_test={"lenet-300-100": 10, "lenet-5": 10},
+            alphas={"lenet-300-100": [0.5, 1.0], "lenet-5": [1.0, 2.0]},
+            eta0_range={"lenet-300-100": [0.1, 0.2], "lenet-5": [0.1, 0.2]},
+            steps={"lenet-300-100": 2, "lenet-5": 2}, log_every={"lenet-300-100": 1,
+                                                                 "lenet-5": 1},
+            seeds=[0, 1], power_iters=2, zone_n=4, zone_d=2, full_zone_n=[4, 8],
+            full_zone_n_low=4, full_zone_full_from=2.0, full_zone_alpha_grid=[0.5, 4.0, 5],
+            full_zone_d=2, full_zone_seeds=[0], uso_steps=3, uso_log_every=1,
+            restart_steps=1, random_n=10, random_steps=2, auc_resamples=10)
+
+
+def test_run_judge_record_on_tiny_inputs(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from goldilocks_nb.contract import VERDICTS
+
+    p = Params(results_dir=str(tmp_path / "results"), **TINY)
+    res = ch.run(p)
+    assert isinstance(res, ch.Results) and res.params is p
+    assert set(res.models) == set(ch.MODELS) and res["lenet-5"] is res.models["lenet-5"]
+    assert res["full_zone"] is res.full_zone and res.get("nothing") is None
+    with pytest.raises(KeyError):
+        res["nothing"]
+    for m in ch.MODELS:
+        t = res.models[m]["table"]
+        assert len(t) >= len(p.alphas[m]) and set(t.alpha) <= set(p.alphas[m])
+        assert set(res.models[m]["sharp"]) == set(p.alphas[m])
+    assert res.full_zone["n"] == 8 and res.flops["lenet-5"] > 0
+    verdicts = ch.judge(res)
+    assert [v.claim for v in verdicts] == list(ch.EVIDENCE)
+    assert all(v.verdict in VERDICTS and v.quote for v in verdicts)
+    paths = ch.record(res, verdicts)
+    assert sorted(x.name for x in paths) == sorted(f"{c}.json" for c in ch.EVIDENCE)
+    assert all(x.parent == tmp_path / "results" / "claims" for x in paths)
+    text = res.setting_text()
+    assert text.startswith("What this profile scales down") and "lenet-5 <- " in text
+    assert "N = 8 of the" in res.full_zone_text()
+    assert res.tables_html().count("<table") == 4
+    lines = ch.measured_lines(verdicts).splitlines()
+    assert [x.split(":")[0] for x in lines if not x.startswith(" ")] == list(ch.EVIDENCE)
+    for plot, name in ((ch.plot_figure8, "04_figure8"), (ch.plot_figure7, "04_figure7")):
+        plt.close(plot(res))
+        assert (tmp_path / "results" / "figures" / f"{name}.png").is_file()
+    # a second run reads every part back from the cache: the same verdicts
+    again = ch.judge(ch.run(p))
+    assert [v.line() for v in again] == [v.line() for v in verdicts]

@@ -144,7 +144,7 @@ class Params(ChapterParams):
     notebook = "04_optimization_regimes"
     datasets: list[str] = field(default_factory=lambda: ["fashion-mnist-embedded",
                                                          "cifar10-embedded"])
-    n_train: dict[str, int] = field(default_factory=_per_model(100, 50))
+    n_train: dict[str, int] = field(default_factory=_per_model(100, 20))
     n_test: dict[str, int] = field(default_factory=_per_model(100, 50))
     alphas: dict[str, list[float]] = field(
         default_factory=_per_model([0.1, 1.0, 1000.0], [1.0, 10.0]))
@@ -1884,7 +1884,7 @@ def figure9(ctx: Context, res: Mapping[str, Any]):
             g = ctx.log(m, a, e, p.seed)
             g = g[np.isfinite(g.train_loss)]
             for ax, col in zip(axes, ("train_acc", "test_acc", "entropy")):
-                ax.plot(g.step, g[col], ls=ls, label=rf"$\alpha$={a:g}, $\eta_0$={e:g}")
+                ax.plot(g.step, g[col], ls=ls, label=f"\u03b1={a:g}, \u03b7\u2080={e:g}")
     for ax, name in zip(axes, ("train accuracy", "held-out accuracy", "softmax entropy")):
         ax.set(xlabel="step", ylabel=name)
     axes[1].axhline(1 / ctx.train[m].num_classes, color="grey", lw=0.8)
@@ -1916,8 +1916,8 @@ def figure12(ctx: Context, res: Mapping[str, Any]):
     for r in t[(t.alpha >= 1) & (t.seed == p.seed)].itertuples():
         g = ctx.log(m5, r.alpha, r.eta0, r.seed)
         axes[1].plot(g.step, g.zero_logit_samples, color="g" if r.alpha == 1 else None,
-                     lw=2 if r.alpha == 1 else 1, label=rf"$\alpha$={r.alpha:g}, "
-                     rf"$\eta_0$={r.eta0:g}")
+                     lw=2 if r.alpha == 1 else 1, label=f"\u03b1={r.alpha:g}, "
+                     f"\u03b7\u2080={r.eta0:g}")
     axes[1].set(xlabel="step", ylabel="share of samples with all logits zero",
                 title=r"Figure 12 right: LeNet-5, $\alpha \geq 1$ (green: control)")
     axes[1].legend(fontsize=5, ncol=2)
@@ -1936,7 +1936,7 @@ def figure11(ctx: Context, res: Mapping[str, Any]):
     axes[0].plot(us.step, us.param_norm, "k-", lw=3, alpha=0.5, label="USO model")
     for a in p.uso_alphas:
         g = u["nets"][np.isclose(u["nets"].alpha, a)]
-        axes[0].plot(g.step, g.param_norm / a, label=rf"$\alpha$={a:g} (norm / $\alpha$)")
+        axes[0].plot(g.step, g.param_norm / a, label=f"\u03b1={a:g} (norm / \u03b1)")
         nu = u["compare"][a]["nonuniform_step"]
         if nu is not None:
             axes[0].axvline(nu, ls=":", color=axes[0].lines[-1].get_color())
