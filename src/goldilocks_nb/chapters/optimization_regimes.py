@@ -1690,25 +1690,25 @@ def chapter_verdicts(ctx: Context, res: Mapping[str, Any], flops: Mapping[str, f
                        for m in MODELS) for s in p.seeds}
     sig = {m: bool((res[m]["table"].regime == "return to the zone").any()) for m in MODELS}
     out.append(verdict_c16({m: res[m]["fit"] for m in MODELS}, per_seed, sig, depth=DEPTH,
-                            needed=need["staircase"],
-                            definition=dfn + "; staircase: per alpha the largest rung of a x2 "
-                            "eta0 ladder that trains (bisection, monotone in eta0), slope "
-                            "range from the rung intervals"))
+                           needed=need["staircase"],
+                           definition=dfn + "; staircase: per alpha the largest rung of a x2 "
+                           "eta0 ladder that trains (bisection, monotone in eta0), slope "
+                           "range from the rung intervals"))
     # C17
     counts = {m: too_large_counts(res[m]["table"], res[m]["study"]) for m in MODELS}
     out.append(verdict_c17(counts, min_share=p.agreement_min, needed=need["staircase"],
-                            definition=dfn + "; diverges: overflow, or left the uniform "
-                            "phase without training with the norm still growing"))
+                           definition=dfn + "; diverges: overflow, or left the uniform "
+                           "phase without training with the norm still growing"))
     # C18
     adm = admissibility(tables)
     mis = {m: zone_alignment(res[m]["table"], res[m]["zone"]) for m in MODELS}
     over = {m: init_overstatement(res[m]["study"], res[m]["sharp"], DEPTH[m]) for m in MODELS}
     out.append(verdict_c18(adm, mis, over, agreement_min=p.agreement_min,
-                            needed=need["C18"],
-                            definition=dfn + "; admissible: eta ||H||_2 < 2 with ||H||_2 on the "
-                            "whole training set (Lanczos), at re-entry for alpha < 1 where "
-                            "the largest trainable rung re-entered, else at init; zone: "
-                            f"||G||_2 >= ||H-term||_2 on zone_n = {p.zone_n} images"))
+                           needed=need["C18"],
+                           definition=dfn + "; admissible: eta ||H||_2 < 2 with ||H||_2 on the "
+                           "whole training set (Lanczos), at re-entry for alpha < 1 where "
+                           "the largest trainable rung re-entered, else at init; zone: "
+                           f"||G||_2 >= ||H-term||_2 on zone_n = {p.zone_n} images"))
     # C19
     m = "lenet-300-100"
     t = res[m]["table"]
@@ -1724,15 +1724,15 @@ def chapter_verdicts(ctx: Context, res: Mapping[str, Any], flops: Mapping[str, f
     rnd = pr[pr.kind == "random init"]
     bt = tb.sort_values("final_train_acc").iloc[-1] if len(tb) else None
     out.append(verdict_c19(None if bt is None else float(bt.final_train_acc),
-                            None if bt is None else float(bt.final_test_acc),
-                            float(t1.final_test_acc.max()) if len(t1) else None,
-                            probe(big), {int(s): float(v) for s, v in zip(rnd.seed,
-                                                                          rnd.test_acc)},
-                            probe(1.0), full_train=p.full_train_acc, min_gap=p.min_test_gap,
-                            probe_margin=p.probe_margin, needed=need["C19"],
-                            definition=dfn + f"; alpha = {big:g}: the trained configuration "
-                            "with the highest final train accuracy; probes: linear classifier "
-                            "on penultimate features"))
+                           None if bt is None else float(bt.final_test_acc),
+                           float(t1.final_test_acc.max()) if len(t1) else None,
+                           probe(big), {int(s): float(v) for s, v in zip(rnd.seed,
+                                                                         rnd.test_acc)},
+                           probe(1.0), full_train=p.full_train_acc, min_gap=p.min_test_gap,
+                           probe_margin=p.probe_margin, needed=need["C19"],
+                           definition=dfn + f"; alpha = {big:g}: the trained configuration "
+                           "with the highest final train accuracy; probes: linear classifier "
+                           "on penultimate features"))
     # C20
     m5 = "lenet-5"
     t5 = res[m5]["table"]
@@ -1742,51 +1742,51 @@ def chapter_verdicts(ctx: Context, res: Mapping[str, Any], flops: Mapping[str, f
     per_seed5 = {s: not bool(above[above.seed == s].trains.any()) for s in p.seeds
                  if (above.seed == s).any()}
     out.append(verdict_c20(float(ctrl.max_test_acc.max()) if len(ctrl) else None,
-                            1 / ctx.train[m5].num_classes,
-                            sorted(above[above.trains].alpha.unique().tolist()),
-                            sorted(above.alpha.unique().tolist()),
-                            res["full_zone"]["upper"], res["full_zone"]["n"],
-                            float(untrained_big.final_zero.max()) if len(untrained_big)
-                            else 0.0, per_seed5 or {p.seed: True},
-                            paper_alpha=p.paper_trainable_alpha,
-                            zero_threshold=p.zero_logit_threshold, acc_margin=p.acc_margin,
-                            needed=need["C20"], zone_full_n=res["full_zone"]["full_n"],
-                            train_zone_upper=zone_upper(res[m5]["zone"]),
-                            train_zone_n=res[m5]["zone"]["n"],
-                            zone_upper_open=res["full_zone"].get("upper_open"),
-                            definition=dfn + "; zone: the span of the alphas with "
-                            f"||G||_2 >= ||H-term||_2 on N = {res['full_zone']['n']:,} images "
-                            f"(d = {res['full_zone']['d']} x {len(res['full_zone']['seeds'])} "
-                            "subspaces, mean curve; chapter 01's exact collapse split); "
-                            "every rung the bisection "
-                            "tried at alpha > 1.8, boundary rungs on every seed"))
+                           1 / ctx.train[m5].num_classes,
+                           sorted(above[above.trains].alpha.unique().tolist()),
+                           sorted(above.alpha.unique().tolist()),
+                           res["full_zone"]["upper"], res["full_zone"]["n"],
+                           float(untrained_big.final_zero.max()) if len(untrained_big)
+                           else 0.0, per_seed5 or {p.seed: True},
+                           paper_alpha=p.paper_trainable_alpha,
+                           zero_threshold=p.zero_logit_threshold, acc_margin=p.acc_margin,
+                           needed=need["C20"], zone_full_n=res["full_zone"]["full_n"],
+                           train_zone_upper=zone_upper(res[m5]["zone"]),
+                           train_zone_n=res[m5]["zone"]["n"],
+                           zone_upper_open=res["full_zone"].get("upper_open"),
+                           definition=dfn + "; zone: the span of the alphas with "
+                           f"||G||_2 >= ||H-term||_2 on N = {res['full_zone']['n']:,} images "
+                           f"(d = {res['full_zone']['d']} x {len(res['full_zone']['seeds'])} "
+                           "subspaces, mean curve; chapter 01's exact collapse split); "
+                           "every rung the bisection "
+                           "tried at alpha > 1.8, boundary rungs on every seed"))
     # C21
     u = res["uso"]
     r = u["restarts"]
     out.append(verdict_c21(u["compare"], u["rotation_step"],
-                            [(int(a), float(b)) for a, b in zip(r.t, r.train_error)],
-                            u["skipped"], part_tol=p.part_tol, restart_margin=p.restart_margin,
-                            needed=need["C21"],
-                            definition=f"uniform phase as above; parted: |norm/alpha - USO "
-                            f"norm| / USO norm > {p.part_tol:g}; rotated: cos(theta_t, theta_0) "
-                            f"< {p.rotation_cos:g}; restarts at t = 0 and "
-                            f"{', '.join(f'{f:g}' for f in p.restart_fracs)} x the rotation "
-                            f"step"))
+                           [(int(a), float(b)) for a, b in zip(r.t, r.train_error)],
+                           u["skipped"], part_tol=p.part_tol, restart_margin=p.restart_margin,
+                           needed=need["C21"],
+                           definition=f"uniform phase as above; parted: |norm/alpha - USO "
+                           f"norm| / USO norm > {p.part_tol:g}; rotated: cos(theta_t, theta_0) "
+                           f"< {p.rotation_cos:g}; restarts at t = 0 and "
+                           f"{', '.join(f'{f:g}' for f in p.restart_fracs)} x the rotation "
+                           f"step"))
     # C22
     out.append(verdict_c22(random_label_numbers(res["random"], p.full_train_acc),
-                            appear=p.zero_appear, needed=need["C22"],
-                            definition=f"zero logits: share of samples with all K logits "
-                            f"exactly 0; appear: peak >= {p.zero_appear:g}; vanish: final <= "
-                            f"0.5 x peak; {p.random_n} images"))
+                           appear=p.zero_appear, needed=need["C22"],
+                           definition=f"zero logits: share of samples with all K logits "
+                           f"exactly 0; appear: peak >= {p.zero_appear:g}; vanish: final <= "
+                           f"0.5 x peak; {p.random_n} images"))
     # C23
     out.append(verdict_c23(regime_counts(tables), regime_preconditions(tables),
-                            needed=need["staircase"], definition=regime_rules_text(p)))
+                           needed=need["staircase"], definition=regime_rules_text(p)))
     # B2
     out.append(verdict_b2(res["predictors"], min_class=p.auc_min_class, needed=need["B2"],
-                           definition=dfn + "; predictor scores oriented so that higher "
-                           "predicts trains; ROC AUC over every configuration and seed of "
-                           f"both models, {p.auc_resamples} bootstrap resamples (95% "
-                           "percentile interval)"))
+                          definition=dfn + "; predictor scores oriented so that higher "
+                          "predicts trains; ROC AUC over every configuration and seed of "
+                          f"both models, {p.auc_resamples} bootstrap resamples (95% "
+                          "percentile interval)"))
     return out
 
 
