@@ -538,7 +538,14 @@ TINY = dict(n_train={"lenet-300-100": 10, "lenet-5": 10},
             restart_steps=1, random_n=10, random_steps=2, auc_resamples=10)
 
 
-def test_run_judge_record_on_tiny_inputs(tmp_path):
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The whole chapter run once on tiny inputs (written under a tmp folder)."""
+    root = tmp_path_factory.mktemp("ch04")
+    return ch.run(Params(results_dir=str(root / "results"), **TINY)), root / "results"
+
+
+def test_run_judge_record_on_tiny_inputs(tiny):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -546,9 +553,9 @@ def test_run_judge_record_on_tiny_inputs(tmp_path):
 
     from goldilocks_nb.contract import VERDICTS
 
-    p = Params(results_dir=str(tmp_path / "results"), **TINY)
-    res = ch.run(p)
-    assert isinstance(res, ch.Results) and res.params is p
+    res, root = tiny
+    p = res.params
+    assert isinstance(res, ch.Results) and p.results_dir == str(root)
     assert set(res.models) == set(ch.MODELS) and res["lenet-5"] is res.models["lenet-5"]
     assert res["full_zone"] is res.full_zone and res.get("nothing") is None
     with pytest.raises(KeyError):
@@ -563,7 +570,7 @@ def test_run_judge_record_on_tiny_inputs(tmp_path):
     assert all(v.verdict in VERDICTS and v.quote for v in verdicts)
     paths = ch.record(res, verdicts)
     assert sorted(x.name for x in paths) == sorted(f"{c}.json" for c in ch.EVIDENCE)
-    assert all(x.parent == tmp_path / "results" / "claims" for x in paths)
+    assert all(x.parent == root / "claims" for x in paths)
     text = res.setting_text()
     assert text.startswith("What this profile scales down") and "lenet-5 <- " in text
     assert "N = 8 of the" in res.full_zone_text()
@@ -572,7 +579,25 @@ def test_run_judge_record_on_tiny_inputs(tmp_path):
     assert [x.split(":")[0] for x in lines if not x.startswith(" ")] == list(ch.EVIDENCE)
     for plot, name in ((ch.plot_figure8, "04_figure8"), (ch.plot_figure7, "04_figure7")):
         plt.close(plot(res))
-        assert (tmp_path / "results" / "figures" / f"{name}.png").is_file()
+        assert (root / "figures" / f"{name}.png").is_file()
     # a second run reads every part back from the cache: the same verdicts
     again = ch.judge(ch.run(p))
     assert [v.line() for v in again] == [v.line() for v in verdicts]
+
+
+def test_judge_reads_the_params_thresholds(tiny):
+    import dataclasses
+
+    res, _ = tiny
+    by_claim = {v.claim: v for v in ch.judge(res)}
+    assert by_claim["C20"].values["tested_above"] == [2.0]
+    # C20's bound above every LeNet-5 alpha: nothing above it was tried, so inconclusive
+    high = dataclasses.replace(res, params=dataclasses.replace(res.params,
+                                                               paper_trainable_alpha=5.0))
+    v20 = {v.claim: v for v in ch.judge(high)}["C20"]
+    assert v20.verdict == INCONCLUSIVE and v20.values["tested_above"] == []
+    # B2 with more runs per class than the chapter has: inconclusive, naming the class size
+    strict = dataclasses.replace(res, params=dataclasses.replace(res.params,
+                                                                 auc_min_class=1000))
+    b2 = {v.claim: v for v in ch.judge(strict)}["B2"]
+    assert b2.verdict == INCONCLUSIVE and "fewer than 1000 runs in a class" in b2.why

@@ -19,6 +19,7 @@ Design (a CPU budget instead of uniform grids): per ``alpha`` the largest traina
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -2061,6 +2062,13 @@ class Results:
         except KeyError:
             return default
 
+    def context(self) -> Context:
+        """``ctx`` with ``params`` (the thresholds of a ``dataclasses.replace``-d Results,
+        read by the verdicts and figures)."""
+        if self.ctx.params is self.params:
+            return self.ctx
+        return dataclasses.replace(self.ctx, params=self.params)
+
     @property
     def data_source(self) -> str:
         """Every model's train and test data source."""
@@ -2124,7 +2132,7 @@ def run(params: Params, *, progress: bool = False) -> Results:
 
 def judge(res: Results) -> list[Verdict]:
     """The verdicts C16-C23 and B2 of ``res`` (:func:`chapter_verdicts`)."""
-    return chapter_verdicts(res.ctx, res, res.flops)
+    return chapter_verdicts(res.context(), res, res.flops)
 
 
 def record(res: Results, verdicts: Sequence[Verdict]) -> list[Path]:
@@ -2153,33 +2161,33 @@ def _save(res: Results, fig: Any, name: str) -> Any:
 
 def plot_figure8(res: Results) -> Any:
     """Figure 8 by bisection (:func:`figure8`), saved as ``04_figure8``."""
-    return _save(res, figure8(res.ctx, res), "04_figure8")
+    return _save(res, figure8(res.context(), res), "04_figure8")
 
 
 def plot_figure9(res: Results) -> Any:
     """Figure 9's training curves (:func:`figure9`), saved as ``04_figure9``."""
-    return _save(res, figure9(res.ctx, res), "04_figure9")
+    return _save(res, figure9(res.context(), res), "04_figure9")
 
 
 def plot_figure12(res: Results) -> Any:
     """Figure 12: probes and zero logits (:func:`figure12`), saved as ``04_figure12``."""
-    return _save(res, figure12(res.ctx, res), "04_figure12")
+    return _save(res, figure12(res.context(), res), "04_figure12")
 
 
 def plot_figure11(res: Results) -> Any:
     """Figure 11: the USO model and restarts (:func:`figure11`), saved as ``04_figure11``."""
-    return _save(res, figure11(res.ctx, res), "04_figure11")
+    return _save(res, figure11(res.context(), res), "04_figure11")
 
 
 def plot_random_labels(res: Results) -> Any:
     """C22's random-label runs (:func:`figure_random_labels`), saved as
     ``04_random_labels``."""
-    return _save(res, figure_random_labels(res.ctx, res), "04_random_labels")
+    return _save(res, figure_random_labels(res.context(), res), "04_random_labels")
 
 
 def plot_figure7(res: Results) -> Any:
     """Figure 7 as counts (:func:`figure7`), saved as ``04_figure7``."""
-    return _save(res, figure7(res.ctx, res), "04_figure7")
+    return _save(res, figure7(res.context(), res), "04_figure7")
 
 
 def plot_predictors(res: Results) -> Any:
