@@ -601,3 +601,39 @@ def test_judge_reads_the_params_thresholds(tiny):
                                                                  auc_min_class=1000))
     b2 = {v.claim: v for v in ch.judge(strict)}["B2"]
     assert b2.verdict == INCONCLUSIVE and "fewer than 1000 runs in a class" in b2.why
+
+
+def test_c20_any_learning_rate_needs_the_ladder_to_reach_the_too_fast_side():
+    """C20's "any learning rate": a ladder whose top rung is slow and untrained leaves larger
+    rates untried (inconclusive); a too-fast top rung closes the bracket (the verdict as
+    before); a configuration that trains above 1.8 refutes the claim whatever the ladder."""
+    import pandas as pd
+
+    table = pd.DataFrame({
+        "alpha": [3.0, 3.0, 3.0, 10.0, 10.0],
+        "eta0": [0.01, 0.32, 0.32, 0.01, 0.04],
+        "seed": [0, 0, 1, 0, 0],
+        "regime": ["no progress", "no progress", "zero logits", "no progress", "no progress"],
+        "overflow": [False, False, False, False, False],
+        "final_zero": [0.0, 0.0, 0.9, 0.0, 0.1],
+    })
+    br = ch.rate_bracket(table, [3.0, 10.0], zero_threshold=0.75)
+    assert br[3.0] == {"top_eta0": 0.32, "too_fast": True, "outcome": "no progress/zero logits"}
+    assert br[10.0]["top_eta0"] == 0.04 and not br[10.0]["too_fast"]
+    # the share of zero-logit samples alone, or an overflow, also marks the top as too fast
+    t2 = table.assign(final_zero=[0.0, 0.0, 0.0, 0.0, 0.8])
+    assert ch.rate_bracket(t2, [10.0], zero_threshold=0.75)[10.0]["too_fast"]
+    t3 = table.assign(overflow=[False, False, False, False, True])
+    assert ch.rate_bracket(t3, [10.0], zero_threshold=0.75)[10.0]["too_fast"]
+
+    kw = dict(paper_alpha=1.8, zero_threshold=0.75, acc_margin=0.05, needed="n")
+    args = (0.3, 0.1, [], [3.0, 10.0], 18.0, 256, 0.9, {0: True, 1: True, 2: True})
+    v = ch.verdict_c20(*args, **kw, rate_bracket=br)
+    assert v.verdict == INCONCLUSIVE and "alpha = 10" in v.why and "0.04" in v.needed
+    assert v.values["rate_bracket"]["10.0"]["too_fast"] is False
+    closed = {a: {**b, "too_fast": True} for a, b in br.items()}
+    assert ch.verdict_c20(*args, **kw, rate_bracket=closed).verdict == "reproduced"
+    assert ch.verdict_c20(*args, **kw).verdict == "reproduced"     # not checked: as before
+    v = ch.verdict_c20(0.3, 0.1, [10.0], [3.0, 10.0], 18.0, 256, 0.9, {0: False}, **kw,
+                       rate_bracket=br)
+    assert v.verdict == "not reproduced"

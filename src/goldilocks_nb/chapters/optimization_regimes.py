@@ -77,6 +77,7 @@ __all__ = [
     "verdict_c17",
     "verdict_c18",
     "verdict_c19",
+    "rate_bracket",
     "verdict_c20",
     "verdict_c21",
     "verdict_c22",
@@ -1292,6 +1293,33 @@ def verdict_c19(train_acc_big: float | None, test_acc_big: float | None,
                    measured, "failed: " + "; ".join(failed), **kw)
 
 
+def rate_bracket(table: pd.DataFrame, alphas: Sequence[float], *,
+                 zero_threshold: float) -> dict[float, dict[str, Any]]:
+    """Per alpha, whether the ``eta0`` ladder reaches the too-fast side (C20's resolution).
+
+    Of the runs at the largest ``eta0`` tried at ``alpha`` (any seed): too fast when one
+    overflowed, ended in the ``diverged`` or ``zero logits`` regime, or ended with more than
+    ``zero_threshold`` of the samples at zero logits (Fig. 8 middle: "too large learning
+    rates either diverge or develop zero logits").
+
+    Returns:
+        ``{alpha: {"top_eta0", "too_fast", "outcome"}}`` (``outcome``: the top rung's
+        regimes, joined).
+    """
+    out = {}
+    for a in alphas:
+        at = table[table.alpha == a]
+        if not len(at):
+            continue
+        top = float(at.eta0.max())
+        rows = at[at.eta0 == top]
+        fast = (rows.overflow.astype(bool) | rows.regime.isin(["diverged", "zero logits"])
+                | (rows.final_zero > zero_threshold))
+        out[float(a)] = {"top_eta0": top, "too_fast": bool(fast.any()),
+                         "outcome": "/".join(sorted(set(rows.regime.astype(str))))}
+    return out
+
+
 def verdict_c20(control_test_acc: float | None, chance: float, trained_above: Sequence[float],
                 tested_above: Sequence[float], zone_upper_alpha: float | None, zone_n: int,
                 max_zero_untrained: float, per_seed: Mapping[int, bool], *,
@@ -1299,7 +1327,8 @@ def verdict_c20(control_test_acc: float | None, chance: float, trained_above: Se
                 definition: str = "", zone_full_n: int | None = None,
                 train_zone_upper: float | None = None,
                 train_zone_n: int | None = None,
-                zone_upper_open: float | None = None) -> Verdict:
+                zone_upper_open: float | None = None,
+                rate_bracket: Mapping[float, Mapping[str, Any]] | None = None) -> Verdict:
     """C20: LeNet-5 does not train above chance for alpha > 1.8 although the zone extends
     further; zero logits emerge.
 
@@ -1325,6 +1354,12 @@ def verdict_c20(control_test_acc: float | None, chance: float, trained_above: Se
         max_zero_untrained: largest final zero-logit share of untrained alpha > 1 runs.
         per_seed: seed -> whether nothing above paper_alpha trains on that seed (boundary
             configurations).
+        rate_bracket: per alpha > paper_alpha, :func:`rate_bracket`: the largest ``eta0``
+            tried and whether a run there is too fast (diverged, overflow or zero logits,
+            Fig. 8 middle). "Any learning rate" is covered only when the ladder reaches the
+            too-fast side at every such alpha: a ladder that stops among slow, untrained
+            rates leaves larger rates untried, and "nothing trains" is then the ladder's
+            range, not the paper's claim (inconclusive). None: not checked.
     """
     quote = paper_quote(verdict_c20)
     reach = (f"beyond the grid's last alpha {zone_upper_open:g}"
@@ -1358,6 +1393,21 @@ def verdict_c20(control_test_acc: float | None, chance: float, trained_above: Se
     if not tested_above:
         return inconclusive("C20", measured, f"no alpha > {paper_alpha:g} was tried", needed,
                             **kw)
+    if rate_bracket is not None:
+        kw["values"]["rate_bracket"] = {str(a): dict(b) for a, b in rate_bracket.items()}
+        open_top = {a: b for a, b in rate_bracket.items() if not b["too_fast"]}
+        tops = ", ".join(f"alpha = {a:g}: top eta0 {b['top_eta0']:g} "
+                         f"{'too fast (' + b['outcome'] + ')' if b['too_fast'] else b['outcome']}"
+                         for a, b in sorted(rate_bracket.items()))
+        measured += f"; eta0 ladder top: {tops}"
+        if open_top and not trained_above:
+            return inconclusive(
+                "C20", measured,
+                "the eta0 ladder stops below the too-fast rates (divergence or zero logits, "
+                "Fig. 8 middle) at alpha = " + ", ".join(f"{a:g}" for a in sorted(open_top))
+                + ": a larger rate was not tried, so 'any learning rate' is not covered",
+                f"eta0 rungs above {max(b['top_eta0'] for b in open_top.values()):g} at "
+                f"those alphas until a run diverges or develops zero logits; {needed}", **kw)
     checks = {f"nothing trains above alpha = {paper_alpha:g}": not trained_above,
               f"the zone (N = {zone_n:,}) extends beyond alpha = {paper_alpha:g}": (
                   (zone_upper_alpha is not None and zone_upper_alpha > paper_alpha)
@@ -1755,12 +1805,17 @@ def chapter_verdicts(ctx: Context, res: Mapping[str, Any], flops: Mapping[str, f
                            train_zone_upper=zone_upper(res[m5]["zone"]),
                            train_zone_n=res[m5]["zone"]["n"],
                            zone_upper_open=res["full_zone"].get("upper_open"),
+                           rate_bracket=rate_bracket(t5, sorted(above.alpha.unique()),
+                                                     zero_threshold=p.zero_logit_threshold),
                            definition=dfn + "; zone: the span of the alphas with "
                            f"||G||_2 >= ||H-term||_2 on N = {res['full_zone']['n']:,} images "
                            f"(d = {res['full_zone']['d']} x {len(res['full_zone']['seeds'])} "
                            "subspaces, mean curve; chapter 01's exact collapse split); "
                            "every rung the bisection "
-                           "tried at alpha > 1.8, boundary rungs on every seed"))
+                           "tried at alpha > 1.8, boundary rungs on every seed; 'any learning "
+                           "rate' is covered when the ladder's top rung is too fast (diverges "
+                           f"or > {p.zero_logit_threshold:g} zero-logit samples) at every "
+                           "alpha > 1.8, else inconclusive"))
     # C21
     u = res["uso"]
     r = u["restarts"]
