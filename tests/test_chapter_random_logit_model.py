@@ -273,26 +273,52 @@ def test_c7_not_reproduced():
 # ----------------------------------------------------------------------------- C13
 
 
-def _c13(ratios, r2, r2_eq9, pred=17.6, limit=None):
-    """Per-seed C13 numbers; ``limit``: (slope ratio, R^2) of the noise-free line (default:
-    the sampled ones)."""
+def _c13(ratios, r2, r2_eq9=None, pred=17.6, limit=None, closed=1.25, halves=None):
+    """Per-seed C13 numbers: ``ratios`` fitted / Eq. 9 slope on the subsets, ``limit``
+    (ratio, R^2) without subset noise (default: the sampled ones), Eq. 9's slope at
+    ``closed`` x ``pred``; ``halves``: (ratio, R^2) half-differences of the pool."""
     out = {}
-    for s, (q, r, e) in enumerate(zip(ratios, r2, r2_eq9)):
+    for s, (q, r) in enumerate(zip(ratios, r2)):
         ql, rl = limit[s] if limit else (q, r)
-        out[s] = {"slope": pred * q, "r2": r, "r2_eq9": e, "slope_limit": pred * ql,
-                  "r2_limit": rl, "r2_limit_eq9": e, "slope_limit_eq9": pred * ql}
+        eq9 = pred * closed
+        out[s] = {"slope": eq9 * q, "r2": r, "r2_eq9": (r2_eq9 or [0.83] * 3)[s],
+                  "slope_eq9": eq9, "slope_limit": eq9 * ql, "r2_limit": rl,
+                  "r2_limit_eq9": 0.83, "slope_limit_eq9": eq9}
+        if halves:
+            (dq, dr) = halves
+            out[s]["ratio_limit_halves"] = [ql - dq / 2, ql + dq / 2]
+            out[s]["r2_limit_halves"] = [rl - dr / 2, rl + dr / 2]
     return out
 
 
-C13_KW = dict(subset_size=500, n_priors=300, seconds=100.0, slope_tolerance=0.25, r2_min=0.8)
+C13_KW = dict(subset_size=500, n_priors=300, seconds=100.0, slope_tolerance=0.25, r2_min=0.8,
+              pool=500, pool_seconds=7.0)
 
 
-def test_c13_reproduced():
-    v = ch.verdict_c13(_c13([1.02, 0.97, 1.1], [0.95, 0.9, 0.85], [0.99] * 3), 17.6, **C13_KW)
+def test_c13_resolved_states():
+    ok = lambda x: x >= 0.8  # noqa: E731
+    lin = lambda m, w: (m + w, m - w)  # noqa: E731
+    assert ch._resolved([0.9, 0.85, 0.88], ok, lin) == "holds"       # 0.88 - 0.05 >= 0.8
+    assert ch._resolved([0.82, 0.85, 0.88], ok, lin) == "unresolved"  # 0.85 - 0.06 < 0.8
+    assert ch._resolved([0.7, 0.72, 0.71], ok, lin) == "fails"       # 0.71 + 0.02 < 0.8
+    assert ch._resolved([0.77, 0.78, 0.76], ok, lin, 0.04) == "unresolved"  # pool decides
+    assert ch._resolved([0.77, 0.78, 0.76], ok, lin, 0.01) == "fails"
+
+
+def test_c13_reproduced_against_eq9_not_the_closed_form():
+    # the fitted slope is 1.26 x the closed form, but equal to Eq. 9 with the measured c_k
+    v = ch.verdict_c13(_c13([1.02, 0.97, 1.1], [0.95, 0.9, 0.85], closed=1.26), 17.6,
+                       **C13_KW)
     assert v.verdict == "reproduced"
-    assert v.values["per_seed"]["0"]["ratio"] == pytest.approx(1.02)
+    ps = v.values["per_seed"]
+    assert ps["0"]["ratio"] == pytest.approx(1.02)
+    assert ps["0"]["ratio_closed_form"] == pytest.approx(1.26 * 1.02)
+    assert ps["1"]["ratio_closed_form_eq9"] == pytest.approx(1.26)
+    assert v.values["states"] == dict.fromkeys(("slope", "linear", "slope_limit",
+                                                "linear_limit"), "holds")
     assert v.values["paper_priors"] == ch.PAPER_PRIORS
     assert v.quote.startswith('"As we predicted') and "R^2 >= 0.8" in v.definition
+    assert "Eq. 9's slope" in v.definition and "resolution" in v.definition
 
 
 def test_subset_size_for_inverts_the_noise_model():
@@ -305,51 +331,63 @@ def test_subset_size_for_inverts_the_noise_model():
 
 def test_c13_inconclusive_when_the_scatter_is_subset_noise():
     # slope right on 3 of 3 seeds, R^2 0.5 on subsets of 500, 0.9 without subset noise
-    per_seed = _c13([1.02, 0.97, 1.1], [0.5, 0.45, 0.3], [0.95] * 3,
-                    limit=[(1.0, 0.9)] * 3)
+    per_seed = _c13([1.02, 0.97, 1.1], [0.5, 0.45, 0.3], limit=[(1.0, 0.9)] * 3)
     v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
     assert v.verdict == INCONCLUSIVE
+    assert v.values["states"]["linear"] == "fails"
+    assert v.values["states"]["linear_limit"] == "holds"
     # per seed 3,200 / 4,000 / 8,000 images (R^2 0.5 / 0.45 / 0.3); the median decides
     assert "4,000 images" in v.needed
     # cost: 100 s / 300 priors * 4000 / 500 * 2000 priors
     assert f"{100 / 300 * 4000 / 500 * 2000:.0f} s of CPU" in v.needed
     assert v.values["per_seed"]["2"]["ratio_limit"] == pytest.approx(1.0)
+    # the slope fails on the subsets but holds without their noise: also subset noise
+    per_seed = _c13([1.6, 1.7, 1.65], [0.95] * 3, limit=[(1.1, 0.95)] * 3)
+    v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
+    assert v.verdict == INCONCLUSIVE and v.values["states"]["slope"] == "fails"
 
 
-def test_c13_partly_when_the_noise_free_limit_misses_too():
-    # smoke-like: the limit's slope holds, its R^2 (0.77-0.78) does not
-    per_seed = _c13([1.02, 0.97, 1.1], [0.6, 0.65, 0.62], [0.83] * 3,
-                    limit=[(1.2, 0.78), (1.22, 0.77), (1.23, 0.78)])
-    v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
-    assert v.verdict == "partly"
-    assert "0.78 without subset noise" in v.why and "threshold of 0.77 or less" in v.why
-    # default-like: the limit is linear (0.81) but its slope is 1.26 x the prediction
-    per_seed = _c13([1.11, 1.13, 1.34], [0.76, 0.64, 0.79], [0.83] * 3,
-                    limit=[(1.26, 0.81), (1.26, 0.81), (1.26, 0.80)])
-    v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
-    assert v.verdict == "partly"
-    assert "1.26 x sqrt" in v.why and "tolerance of 26% would pass" in v.why
-    assert "R^2 0.81 >= 0.8" in v.why
-    # the slope fails on the subsets but holds in the limit, R^2 holds: subset noise
-    per_seed = _c13([17.6, 17.6, 1.0], [0.95] * 3, [0.95] * 3, limit=[(1.1, 0.95)] * 3)
+def test_c13_inconclusive_when_the_pool_cannot_resolve_the_threshold():
+    # smoke-like: R^2 0.78 / 0.78 / 0.76 without subset noise, the pool's halves differ by 0.04
+    per_seed = _c13([1.09, 0.94, 1.0], [0.92, 0.3, 0.6],
+                    limit=[(1.0, 0.78), (1.0, 0.78), (1.0, 0.76)], halves=(0.04, 0.04))
     v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
     assert v.verdict == INCONCLUSIVE
-    per_seed = _c13([17.6, 17.6, 1.0], [0.95] * 3, [0.95] * 3)
+    assert v.values["states"]["linear_limit"] == "unresolved"
+    assert v.values["pool_resolution"]["linear"] == pytest.approx(0.04)
+    assert "5,000 CIFAR-10 images (now 500)" in v.needed
+    assert f"{7.0 * 10:.0f} s of CPU" in v.needed
+    # R^2 0.77 +/- 0.01 with a pool whose halves agree: the seeds' spread resolves it
+    per_seed = _c13([1.09, 0.94, 1.0], [0.92, 0.3, 0.6],
+                    limit=[(1.0, 0.77), (1.0, 0.775), (1.0, 0.765)], halves=(0.0, 0.005))
     v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
-    assert v.verdict == "partly" and "above the prediction" in v.why
-    # only the sampled slope holds (the limit misses both): partly
-    per_seed = _c13([1.0] * 3, [0.5] * 3, [0.5] * 3, limit=[(1.5, 0.5)] * 3)
-    v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
-    assert v.verdict == "partly" and "1.50 x sqrt" in v.why
-    v = ch.verdict_c13(_c13([0.28, 0.3, 0.2], [0.1] * 3, [0.1] * 3), 17.6, **C13_KW)
-    assert v.verdict == "not reproduced" and "below the prediction" in v.why
+    assert v.verdict == "partly" and v.values["states"]["linear_limit"] == "fails"
 
 
-def test_c13_majority_of_seeds_decides():
-    v = ch.verdict_c13(_c13([1.0, 1.0, 1.0], [0.9, 0.9, 0.1], [0.9] * 3), 17.6, **C13_KW)
-    assert v.verdict == "reproduced"
-    v = ch.verdict_c13(_c13([1.0, 1.0, 1.0], [0.9, 0.1, 0.1], [0.3] * 3), 17.6, **C13_KW)
+def test_c13_partly_and_not_reproduced():
+    # linear without subset noise (0.81 - 0.01 >= 0.8) but the slope 1.4 x Eq. 9's: partly
+    per_seed = _c13([1.4, 1.4, 1.4], [0.9] * 3, limit=[(1.4, 0.81), (1.41, 0.81), (1.4, 0.8)])
+    v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
     assert v.verdict == "partly"
+    assert v.values["states"] == {"slope": "fails", "linear": "holds", "slope_limit": "fails",
+                                  "linear_limit": "holds"}
+    # neither slope nor linearity anywhere: not reproduced
+    per_seed = _c13([0.28, 0.3, 0.2], [0.1] * 3, limit=[(0.3, 0.2)] * 3)
+    v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
+    assert v.verdict == "not reproduced"
+    assert set(v.values["states"].values()) == {"fails"}
+
+
+def test_c13_closed_form_does_not_decide():
+    # 1.26 x the closed form (the old criterion failed it at a 25% tolerance), Eq. 9 matched
+    per_seed = _c13([1.0] * 3, [0.9] * 3, limit=[(1.01, 0.85)] * 3, closed=1.26)
+    v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
+    assert v.verdict == "reproduced"
+    assert v.values["per_seed"]["0"]["ratio_closed_form"] == pytest.approx(1.26 * 1.01)
+    # the same measurement with Eq. 9 at the closed form: the slope fails (1.26 - 0 > 1.25)
+    per_seed = _c13([1.0] * 3, [0.9] * 3, limit=[(1.27, 0.85)] * 3, closed=1.0)
+    v = ch.verdict_c13(per_seed, 17.6, **C13_KW)
+    assert v.verdict == "partly" and v.values["states"]["slope_limit"] == "fails"
 
 
 def test_population_limit_matches_explicit_vectors():
