@@ -452,6 +452,11 @@ def verdict_c6(alpha: Sequence[float], true: np.ndarray, predicted: np.ndarray, 
         measured += f"; where no sample carries {C6_SHARE_MAX:.0%} of Tr M: max gap {gap:.3f}"
     values["gap_checked"] = gap
     shape_ok = bool(np.isfinite(r) and r > corr_threshold)
+    tdef, pdef = tm[defined], pm[defined]
+    values["direction"] = {"above": int((pdef > tdef).sum()), "below": int((pdef < tdef).sum()),
+                           "of": int(tdef.size)}
+    values["largest_defined_alpha"] = float(alpha[defined][-1]) if defined.any() else math.nan
+    values["checks"] = {"shape": shape_ok, "gap": bool(gap < gap_tolerance)}
     agree = (f"shape on {seed_agreement({k: v['shape'] for k, v in per_seed.items()})}, gap "
              f"below {gap_tolerance:g} on "
              f"{seed_agreement({k: v['close'] for k, v in per_seed.items()})}")
@@ -1172,6 +1177,7 @@ def verdict_c14(cos_unscaled: Mapping[int, float], cos_small: Mapping[int, float
                   key=f"cos {np.median(list(cos_unscaled.values())):.2f} at alpha=1, "
                       f"{np.median(np.abs(list(cos_small.values()))):.2f} at alpha={small_alpha:g}")
     ok_a, ok_n = _majority(align), _majority(no_align)
+    values["checks"] = {"aligned": ok_a, "not_aligned_small_alpha": ok_n}
     agree = f"aligned on {seed_agreement(align)}, not aligned at small alpha on " \
             f"{seed_agreement(no_align)}"
     measured += f"; {agree}"
@@ -1263,9 +1269,13 @@ def verdict_c15(correlations: dict, bound_margin_min: float, *, n_inits: int) ->
     measured = (f"{n_inits} inits: Spearman " + "; ".join(
         f"{u}-{v} {correlations[(u, v)]['rho']:+.2f}" for u, v in FIG6_EXPECTED)
         + f"; min of sum_k -log Qhat_k - K log K over inits {bound_margin_min:.3g}")
-    values = {"correlations": {f"{u}-{v}": c for (u, v), c in correlations.items()},
-              "bound_margin_min": bound_margin_min}
     bound = bound_margin_min >= -BOUND_ROUNDING
+    values = {"correlations": {f"{u}-{v}": c for (u, v), c in correlations.items()},
+              "bound_margin_min": bound_margin_min,
+              "on_predicted_side": {f"{u}-{v}": (correlations[(u, v)]["lo"] > 0 if sign > 0
+                                                 else correlations[(u, v)]["hi"] < 0)
+                                    for (u, v), sign in FIG6_EXPECTED.items()},
+              "bound_holds": bool(bound)}
     common = dict(quote=paper_quote(verdict_c15),
                   definition=("related: the seeded bootstrap interval of each Spearman "
                               "correlation over Kaiming inits lies on the side of 0 that "
