@@ -206,7 +206,7 @@ class Params(ChapterParams):
     n_monte_carlo: int = 2000
     scan_alphas: list[float] = field(default_factory=_list(
         1.0, 1.6, 2.6, 4.2, 6.9, 11.0, 18.0, 29.0, 47.0, 76.0, 123.0, 200.0))
-    fig10_alphas: list[float] = field(default_factory=_list(5, 10, 30, 60, 100, 200))
+    fig10_alphas: list[float] = field(default_factory=_list(10, 60))
     n_seeds: int = 3
 
     def check(self) -> None:
@@ -967,6 +967,19 @@ class Results:
                    f" outputs: smallest slack {fmt_small(m, '.1e')} (>= 0 up to rounding: "
                    f"{bool(m > -ROUNDING)})")
         out += [f"  {k}: {ok}" for k, ok in c11["checks"].items()]
+        return "\n".join(out)
+
+    def seed_lines(self) -> str:
+        """Per seed (init, projection R, Monte-Carlo and Dirichlet draws) the checks that
+        decide C8, C11 and C12."""
+        out = []
+        for sd in self.seeds:
+            c8 = all(v for ch in sd["c8"]["checks"].values() for v in ch.values())
+            c11 = sum(bool(v) for v in sd["c11"]["checks"].values())
+            c12 = ", ".join(f"{k.split(' (')[0].split(' with')[0]}: {v}"
+                            for k, v in sd["c12"]["checks"].items())
+            out.append(f"seed {sd['seed']}: C8 checks hold: {c8}; C11 checks holding: "
+                       f"{c11}/{len(C11_CHECKS)}; C12: {c12}")
         return "\n".join(out)
 
     def scan_lines(self) -> str:
