@@ -981,7 +981,9 @@ def verdict_c13(per_seed: Mapping[int, Mapping[str, float]], predicted_slope: fl
     if lim == ("holds", "holds"):
         need = [_subset_size_for(ps[s]["r2"], ps[s]["r2_limit"], subset_size, r2_min)
                 for s in seeds]
-        n_need = int(np.median([n for n in need if n is not None]))
+        valid = [n for n in need if n is not None]
+        # None only when a seed's R^2 sits exactly at r2_min: the paper's size then
+        n_need = int(np.median(valid)) if valid else PAPER_SUBSET
         per_prior = seconds / max(n_priors, 1) * n_need / subset_size
         why = (f"on subsets of {subset_size} images the checks are slope {st['slope']}, linear "
                f"{st['linear']} (median R^2 {med(r2):.2f}, slope / Eq. 9 {med(ratio):.2f}), but "
