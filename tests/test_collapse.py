@@ -155,3 +155,19 @@ def test_pre_collapse_scan_gives_nan_for_a_collapsed_g_term(tiny_net):
     R = random_subspace(P, 4, seed=0, dtype=F64)
     (row,) = pre_collapse_scan(model, params, X, y, [1e4], R)
     assert row["g_norm"] == 0.0 and math.isnan(row["g_pc"])
+
+
+def test_gamma_p_rows_matches_gamma_p_row_by_row():
+    from goldilocks_nb.collapse import gamma_p_rows
+    from goldilocks_nb.curvature.gamma import gamma_p
+
+    rng = np.random.default_rng(1)
+    P = torch.as_tensor(rng.dirichlet(np.full(10, 0.003), size=200))
+    P = torch.cat([P / P.sum(1, keepdim=True), torch.eye(10)[:2].double(),
+                   torch.softmax(300.0 * torch.randn(20, 10, dtype=torch.float64), 1)])
+    g = gamma_p_rows(P)
+    ref = np.array([gamma_p(p) if int((p > 0).sum()) >= 2 else np.nan for p in P])
+    assert np.array_equal(np.isnan(g), np.isnan(ref)) and np.isnan(g).sum() >= 2
+    np.testing.assert_allclose(g[~np.isnan(g)], ref[~np.isnan(ref)], rtol=1e-13, atol=0)
+    with pytest.raises(ValueError, match="shape"):
+        gamma_p_rows(torch.ones(3))
