@@ -382,3 +382,12 @@ def test_measure_b1_reads_edges_per_seed_and_the_mixed_curve():
     v = ch.verdict_b1({M2: b1}, slope_factor=2.0)
     assert v.values[M2]["upper_at_largest_n_per_seed"].keys() == {"0", "1", "2"}
     assert "1e-20" in v.definition and "zone_n_low" in v.definition
+
+
+def test_sweep_group_size_fits_the_memory_budget():
+    # every ratio in one pass when n * d * P floats fit, else as many as fit, at least one
+    assert ch.sweep_group_size(61_770, 10, 9) == 9
+    per_ratio = 50 * 266_200 * 8
+    assert ch.sweep_group_size(266_200, 50, 17) == ch.GROUP_BYTES // per_ratio < 17
+    assert ch.sweep_group_size(10**9, 50, 17) == 1
+    assert ch.sweep_group_size(100, 2, 5, itemsize=4) == 5

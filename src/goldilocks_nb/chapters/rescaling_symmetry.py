@@ -116,6 +116,17 @@ EVIDENCE = {"C1": "Figure 1 (01_fig1_goldilocks_alpha_T) and direct checks",
 PAPER_N = {"lenet-300-100": 60_000, "lenet-5": 50_000}
 #: C4: the G-term "collapses" when its norm at the largest alpha is below this x its max.
 COLLAPSE_RATIO = 1e-6
+#: Memory for the ratios that share one forward tangent pass of a sweep (bytes; each ratio
+#: holds about ``d * P`` floats, see :func:`~goldilocks_nb.curvature.rescaled_split`).
+GROUP_BYTES = 512 * 2**20
+
+
+def sweep_group_size(P: int, d: int, n_ratios: int, itemsize: int = 8) -> int:
+    """How many distinct ratios ``alpha^L / T`` share one forward tangent pass of
+    :func:`~goldilocks_nb.curvature.curvature_sweep` (``group_size``): all of them when
+    ``n_ratios * d * P`` floats fit in :data:`GROUP_BYTES`, else as many as fit (at least
+    one). Only speed depends on it: the grouped pass gives the same numbers."""
+    return max(1, min(int(n_ratios), GROUP_BYTES // max(1, int(d) * int(P) * int(itemsize))))
 
 
 def _list(*values: Any) -> Callable[[], list]:
@@ -169,7 +180,7 @@ class Params(ChapterParams):
     datasets: list[str] = field(default_factory=_list("fashion-mnist-embedded",
                                                       "cifar10-embedded"))
     n_samples: dict[str, int] = field(default_factory=lambda: {"lenet-300-100": 64,
-                                                               "lenet-5": 32})
+                                                               "lenet-5": 16})
     data_seed: int = 0
     init_seed: int = 0
     d: int = 10
@@ -185,11 +196,11 @@ class Params(ChapterParams):
     uniform_logit_tol: float = 0.05
     tolerance_decades: float = 0.5
     slope_tolerance: float = 0.3
-    hutchinson_probes: int = 8
+    hutchinson_probes: int = 4
     hutchinson_seed: int = 0
     hutchinson_vs_temperature: bool = False
     equivalence_alphas: list[float] = field(default_factory=_list(0.1, 0.5, 2.0, 10.0))
-    gd_steps: int = 20
+    gd_steps: int = 10
     gd_lr: float = 0.05
     torch_threads: int = 1
     zone_n: dict[str, list[int]] = field(default_factory=lambda: {
@@ -355,7 +366,9 @@ def alpha_sweeps(ctx: Context, *, progress: bool = False) -> dict[str, list[dict
                 ctx.key(name, d=p.d, seed=seed, alphas=ctx.alphas[name]),
                 lambda net=net, th=th, ds=ds, seed=seed, name=name: curvature_sweep(
                     net, th, ds.X, ds.y, alphas=ctx.alphas[name], temperatures=[1.0], d=p.d,
-                    seeds=[seed]))
+                    seeds=[seed], group_size=sweep_group_size(
+                        num_parameters(net), p.d, len(ctx.alphas[name]),
+                        ctx.dtype.itemsize)))
     return sweep
 
 
@@ -381,9 +394,10 @@ def figure1_data(ctx: Context) -> dict[str, dict[str, Any]]:
         P, a = num_parameters(net), ctx.alphas[name]
         ratio_sweep = ctx.cached(
             f"01-ratio-{name}", ctx.key(name, d=p.d, seed=p.seeds[0], ratios=ratios),
-            lambda net=net, th=th, ds=ds: curvature_sweep(
+            lambda net=net, th=th, ds=ds, P=P: curvature_sweep(
                 net, th, ds.X, ds.y, alphas=[1.0], temperatures=1.0 / ratios, d=p.d,
-                seeds=[p.seeds[0]]))
+                seeds=[p.seeds[0]],
+                group_size=sweep_group_size(P, p.d, len(ratios), ctx.dtype.itemsize)))
         temps = np.logspace(L * np.log10(a[0]), L * np.log10(a[-1]), p.num_temperatures)
         fig_map = curvature_map(ratio_sweep, a, temps, degree=L, outside="nan")
 
@@ -450,7 +464,8 @@ def eq5_points(ctx: Context) -> dict[str, list[dict]]:
                 net, th, ds.X, ds.y,
                 random_subspace(num_parameters(net), p.check_d, seed=p.seeds[0],
                                 device=ctx.device),
-                points))
+                points, group_size=sweep_group_size(num_parameters(net), p.check_d,
+                                                    len(points), ctx.dtype.itemsize)))
     return out
 
 
