@@ -1460,10 +1460,11 @@ class SavedFigure:
     paths: tuple[Path, ...]
 
     def _repr_png_(self) -> tuple[bytes, dict[str, int]]:
+        """The saved PNG and its display width (the height follows its aspect ratio, also
+        where a page narrows the image)."""
         data = self.paths[0].read_bytes()
-        width, height = struct.unpack(">II", data[16:24])  # the PNG header (IHDR)
-        scale = SHOWN_DPI / SAVED_DPI
-        return data, {"width": round(width * scale), "height": round(height * scale)}
+        (width,) = struct.unpack(">I", data[16:20])  # the PNG header (IHDR)
+        return data, {"width": round(width * SHOWN_DPI / SAVED_DPI)}
 
     def __repr__(self) -> str:
         return f"<figure {self.paths[0].name}>"
