@@ -7,7 +7,11 @@ import pytest
 
 from goldilocks_nb.chapters import rescaling_symmetry as ch
 from goldilocks_nb.contract import INCONCLUSIVE, ParameterError
-from notebook_cases import assert_no_inline_comments, notebook_parameters
+from notebook_cases import (
+    assert_no_inline_comments,
+    assert_thin_notebook,
+    notebook_parameters,
+)
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_rescaling_symmetry.ipynb"
 M1, M2 = "lenet-300-100", "lenet-5"
@@ -382,3 +386,110 @@ def test_measure_b1_reads_edges_per_seed_and_the_mixed_curve():
     v = ch.verdict_b1({M2: b1}, slope_factor=2.0)
     assert v.values[M2]["upper_at_largest_n_per_seed"].keys() == {"0", "1", "2"}
     assert "1e-20" in v.definition and "zone_n_low" in v.definition
+
+
+def test_sweep_group_size_fits_the_memory_budget():
+    # every ratio in one pass when n * d * P floats fit, else as many as fit, at least one
+    assert ch.sweep_group_size(61_770, 10, 9) == 9
+    per_ratio = 50 * 266_200 * 8
+    assert ch.sweep_group_size(266_200, 50, 17) == ch.GROUP_BYTES // per_ratio < 17
+    assert ch.sweep_group_size(10**9, 50, 17) == 1
+    assert ch.sweep_group_size(100, 2, 5, itemsize=4) == 5
+
+
+# ---- the chapter contract: run -> Results -> judge / record / plot_*
+TINY = dict(models=[M1], datasets=["fashion-mnist-embedded"], n_samples={M1: 8}, d=3,
+            seeds=[0], alpha_grid={M1: [0.01, 100.0, 5]}, ratio_grid=[1e-4, 1e4, 3],
+            num_temperatures=3, check_alphas=[0.5, 3.0], check_temperatures=[1.0, 10.0],
+            check_d=2, hutchinson_probes=2, equivalence_alphas=[2.0, 0.3], gd_steps=2,
+            zone_n={M1: [10, 40]}, zone_n_low={M1: 10}, zone_full_from={M1: 5.0}, zone_d=3,
+            zone_seeds=[0], zone_alpha_grid={M1: [0.1, 100.0, 5]})
+
+
+def test_run_judge_record_plot_on_a_tiny_profile(tmp_path, monkeypatch):
+    """run() wires every part and caches each; judge/record/plot_* read the Results."""
+    params = ch.Params(**TINY, results_dir=str(tmp_path / "r"), device="cpu")
+    res = ch.run(params)
+    assert [r["alpha"] for r in res.sweep[M1]] == pytest.approx(list(res.ctx.alphas[M1]))
+    assert len(res.fig1[M1]["ratio_sweep"]) == 3 and len(res.fig1[M1]["direct_line"][1]) == 2
+    assert [(r["alpha"], r["temperature"]) for r in res.eq5[M1]] == [
+        (0.5, 1.0), (0.5, 10.0), (3.0, 1.0), (3.0, 10.0)]
+    assert [r["alpha"] for r in res.equiv[M1]] == [2.0, 0.3]
+    assert len(res.hutch[M1]) == 5 and res.zone[M1]["n"] == [10, 40]
+    assert res.degrees == {M1: 3} and res.tol == 1e-8
+    # the identities hold to rounding at any size
+    assert res.c1[M1]["line_deviation"] < 1e-8 and res.c3[M1]["g_rel_error"] < 1e-8
+    assert res.c2[M1]["max_deviation"] < ch.TRAJECTORY_TOL and res.c2[M1]["loss_decreased"]
+    verdicts = ch.judge(res)
+    assert [v.claim for v in verdicts] == ["C1", "C2", "C3", "C4", "C5", "B1"]
+    assert verdicts[1].verdict == verdicts[2].verdict == "reproduced"
+    # B1 over N in [10, 40] spans 0.6 decades: inconclusive, whatever the slope
+    assert verdicts[5].verdict == INCONCLUSIVE
+    assert verdicts[3].values[M1]["fit_points"] == res.c4[M1]["fit_points"]
+    paths = ch.record(res, verdicts)
+    assert [p.name for p in paths] == [f"{c}.json" for c in ("C1", "C2", "C3", "C4", "C5", "B1")]
+    assert all(p.parent == tmp_path / "r" / "claims" for p in paths)
+    lines = {k: getattr(res, f"{k}_lines")() for k in ("data", "c1", "c2", "c3", "c4", "c5",
+                                                      "b1", "zone_n")}
+    assert all(M1 in text for text in lines.values())
+    assert lines["c3"].count("True") == 2 and lines["c1"].count("True") == 2
+    assert lines["b1"].count("    N = ") == 2
+    shown = ch.plot_figure2(res)
+    png, size = shown._repr_png_()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and shown.paths[0].read_bytes() == png
+    assert set(size) == {"width"}
+    assert size["width"] == round(int.from_bytes(png[16:20], "big") * ch.SHOWN_DPI / ch.SAVED_DPI)
+    assert {p.name for p in shown.paths} == {"01_fig2_gauss_newton_terms.png",
+                                              "01_fig2_gauss_newton_terms.pdf"}
+    for plot in (ch.plot_figure1, ch.plot_trajectories, ch.plot_figure13, ch.plot_zone_vs_n):
+        assert plot(res).paths[0].exists()
+
+    def recomputed(*args, **kwargs):
+        raise AssertionError("recomputed")
+
+    for name in ("curvature_sweep", "curvature_at", "eq5_check", "trajectory_equivalence",
+                 "hutchinson_estimates"):
+        monkeypatch.setattr(ch, name, recomputed)
+    monkeypatch.setattr("goldilocks_nb.zone_n.nested_order", recomputed)  # inside its compute
+    again = ch.run(ch.Params(**TINY, results_dir=str(tmp_path / "r"), profile="other"))
+    assert [v.verdict for v in ch.judge(again)] == [v.verdict for v in verdicts]
+
+
+def _results(params=None, **numbers):
+    """Results carrying only the claims' numbers (no computation), for judge()."""
+    from types import SimpleNamespace
+
+    c3 = {M1: dict(g_rel_error=1e-15, h_rel_error=2e-15, points=12),
+          M2: dict(g_rel_error=0.0, h_rel_error=3e-14, points=12)}
+    base = dict(c1=c1_numbers(), c2=c2_numbers(), c3=c3, c4={M1: c4_model(), M2: c4_model()},
+                c5={M1: c5_model(), M2: c5_model()}, b1=b1_numbers())
+    base.update(numbers)
+    ctx = SimpleNamespace(models=[M1, M2], degree=DEGREES.__getitem__)
+    return ch.Results(params=params or ch.Params(), ctx=ctx, sweep={}, fig1={}, eq5={},
+                      equiv={}, hutch={}, zone={}, **base)
+
+
+def test_judge_branches_and_reads_the_params_thresholds():
+    verdicts = ch.judge(_results())
+    assert [v.claim for v in verdicts] == ["C1", "C2", "C3", "C4", "C5", "B1"]
+    assert [v.verdict for v in verdicts] == ["reproduced"] * 6
+    # each claim's own numbers reach its verdict
+    got = ch.judge(_results(c4={M1: c4_model(), M2: c4_model(g_collapses=True)},
+                            c5={M1: c5_model(), M2: c5_model(False)},
+                            b1=b1_numbers(ns=(100, 200, 400))))
+    assert [v.verdict for v in got[3:]] == ["partly", "partly", INCONCLUSIVE]
+    # the predicted slopes come from the Results' degrees (L = 3 and 5)
+    assert "(pred. 8)" in got[3].measured
+    # thresholds from the params: the dtype's rounding tolerance, gd_steps, slope factor
+    loose = dict(c1=c1_numbers(line=1e-5, mapd=1e-5))
+    assert ch.judge(_results(**loose))[0].verdict == "not reproduced"
+    assert ch.judge(_results(ch.Params(dtype="float32"), **loose))[0].verdict == "reproduced"
+    assert "7 steps" in ch.judge(_results(ch.Params(gd_steps=7)))[1].measured
+    fast = dict(b1=b1_numbers(slopes2=(0.5, 0.45, 0.3)))
+    assert ch.judge(_results(**fast))[5].verdict == "partly"
+    assert ch.judge(_results(ch.Params(zone_slope_factor=3.0), **fast))[5].verdict == (
+        "reproduced")
+
+
+def test_notebook_is_thin():
+    assert_thin_notebook(NOTEBOOK, ch)

@@ -216,3 +216,13 @@ def test_term_relative_error_on_a_zero_direct_term():
     zero = torch.zeros(2, 2, dtype=torch.float64)
     assert term_relative_error(zero, zero) == 0.0
     assert math.isnan(term_relative_error(pred, zero))
+
+
+def test_eq5_check_grouped_prediction_gives_the_same_numbers(tiny):
+    model, params, X, y, R = tiny
+    pts = [(0.5, 1.0), (2.0, 1.0), (2.0, 0.3), (0.2, 5.0)]
+    one, grouped = (eq5_check(model, params, X, y, R, pts, group_size=g) for g in (1, 4))
+    for a, b in zip(one, grouped):
+        assert a["alpha"] == b["alpha"] and a["temperature"] == b["temperature"]
+        for k in ("g_rel_error", "h_rel_error", "g_norm", "h_norm"):
+            assert b[k] == pytest.approx(a[k], rel=1e-9, abs=1e-15)

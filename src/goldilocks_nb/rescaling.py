@@ -328,6 +328,7 @@ def eq5_check(
     points: Sequence[tuple[float, float]],
     *,
     degree: int | None = None,
+    group_size: int = 1,
 ) -> list[dict]:
     """Compare the G-term and H-term at ``(alpha, T)`` with Eq. 5's prediction (claim C3).
 
@@ -337,6 +338,9 @@ def eq5_check(
     ``alpha^(2L-2) / T^2 * G(p')`` and ``alpha^(L-2) / T * H(p')`` with
     ``p' = softmax(alpha^L z / T)``, ``G(p) = (1/N) sum (J R)^T [diag p - p p^T] (J R)`` and
     ``H(p) = R^T (1/N) sum_k (p_k - 1{y = k}) nabla^2 z_k R``.
+
+    ``group_size`` (distinct ratios per forward tangent pass of the prediction, see
+    :func:`~goldilocks_nb.curvature.rescaled_split`) changes the speed, not the numbers.
 
     Returns:
         One dict per point: ``alpha``, ``temperature``, ``g_rel_error``,
@@ -350,7 +354,8 @@ def eq5_check(
         raise ValueError("eq5_check needs at least one (alpha, T) point")
     p64 = {k: v.to(R.dtype) for k, v in params.items()}
     X = X.to(R.dtype)
-    predicted = rescaled_split(model, p64, X, y, R, pts, degree=degree)  # Eq. 5, from theta
+    predicted = rescaled_split(model, p64, X, y, R, pts, degree=degree,  # Eq. 5, from theta
+                               group_size=group_size)
     out = []
     for (a, t), (G_pred, H_pred) in zip(pts, predicted):
         G_dir, H_dir = gauss_newton_split(model, scale_params(p64, a), X, y, R, temperature=t)

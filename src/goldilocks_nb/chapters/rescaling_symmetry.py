@@ -15,17 +15,19 @@ with the number of images :math:`N` the Hessian averages over, roughly as :math:
 :func:`goldilocks_nb.curvature.collapsed_split`); :func:`zone_interval` gives a model's zone
 at the :math:`N` a claim is about.
 
-The notebook calls, in order: :func:`load`, :func:`alpha_sweeps`, :func:`figure1_data`,
-:func:`measure_c1`, :func:`eq5_points`, :func:`measure_c3`, :func:`measure_c4`,
-:func:`trajectories`, :func:`measure_c2`, :func:`hutchinson_points`, :func:`measure_c5`,
-:func:`zone_vs_n`, :func:`measure_b1`, then the verdict functions :func:`verdict_c1` ...
-:func:`verdict_c5` and :func:`verdict_b1`. Every long
+The notebook follows the chapter contract: :func:`run` (:func:`load`, :func:`alpha_sweeps`,
+:func:`figure1_data`, :func:`eq5_points`, :func:`measure_c4`, :func:`trajectories`,
+:func:`hutchinson_points`, :func:`zone_vs_n` and the other ``measure_*``) gives a
+:class:`Results`, whose ``*_lines`` methods are the printed numbers; :func:`judge` gives the
+verdicts (:func:`verdict_c1` ... :func:`verdict_c5`, :func:`verdict_b1`), :func:`record`
+writes them, and the ``plot_*`` functions draw and save each figure. Every long
 computation goes through :func:`goldilocks_nb.results.cached` (a killed run resumes).
 """
 
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +71,17 @@ __all__ = [
     "TERMS",
     "Context",
     "Params",
+    "Results",
+    "SavedFigure",
+    "draw_figure1",
+    "draw_figure2",
+    "draw_figure13",
+    "draw_trajectories",
+    "draw_zone_vs_n",
+    "judge",
+    "record",
+    "run",
+    "sweep_group_size",
     "alpha_sweeps",
     "eq5_points",
     "figure1_data",
@@ -116,6 +129,17 @@ EVIDENCE = {"C1": "Figure 1 (01_fig1_goldilocks_alpha_T) and direct checks",
 PAPER_N = {"lenet-300-100": 60_000, "lenet-5": 50_000}
 #: C4: the G-term "collapses" when its norm at the largest alpha is below this x its max.
 COLLAPSE_RATIO = 1e-6
+#: Memory for the ratios that share one forward tangent pass of a sweep (bytes; each ratio
+#: holds about ``d * P`` floats, see :func:`~goldilocks_nb.curvature.rescaled_split`).
+GROUP_BYTES = 512 * 2**20
+
+
+def sweep_group_size(P: int, d: int, n_ratios: int, itemsize: int = 8) -> int:
+    """How many distinct ratios ``alpha^L / T`` share one forward tangent pass of
+    :func:`~goldilocks_nb.curvature.curvature_sweep` (``group_size``): all of them when
+    ``n_ratios * d * P`` floats fit in :data:`GROUP_BYTES`, else as many as fit (at least
+    one). Only speed depends on it: the grouped pass gives the same numbers."""
+    return max(1, min(int(n_ratios), GROUP_BYTES // max(1, int(d) * int(P) * int(itemsize))))
 
 
 def _list(*values: Any) -> Callable[[], list]:
@@ -169,7 +193,7 @@ class Params(ChapterParams):
     datasets: list[str] = field(default_factory=_list("fashion-mnist-embedded",
                                                       "cifar10-embedded"))
     n_samples: dict[str, int] = field(default_factory=lambda: {"lenet-300-100": 64,
-                                                               "lenet-5": 32})
+                                                               "lenet-5": 16})
     data_seed: int = 0
     init_seed: int = 0
     d: int = 10
@@ -185,11 +209,11 @@ class Params(ChapterParams):
     uniform_logit_tol: float = 0.05
     tolerance_decades: float = 0.5
     slope_tolerance: float = 0.3
-    hutchinson_probes: int = 8
+    hutchinson_probes: int = 4
     hutchinson_seed: int = 0
     hutchinson_vs_temperature: bool = False
     equivalence_alphas: list[float] = field(default_factory=_list(0.1, 0.5, 2.0, 10.0))
-    gd_steps: int = 20
+    gd_steps: int = 10
     gd_lr: float = 0.05
     torch_threads: int = 1
     zone_n: dict[str, list[int]] = field(default_factory=lambda: {
@@ -355,7 +379,9 @@ def alpha_sweeps(ctx: Context, *, progress: bool = False) -> dict[str, list[dict
                 ctx.key(name, d=p.d, seed=seed, alphas=ctx.alphas[name]),
                 lambda net=net, th=th, ds=ds, seed=seed, name=name: curvature_sweep(
                     net, th, ds.X, ds.y, alphas=ctx.alphas[name], temperatures=[1.0], d=p.d,
-                    seeds=[seed]))
+                    seeds=[seed], group_size=sweep_group_size(
+                        num_parameters(net), p.d, len(ctx.alphas[name]),
+                        ctx.dtype.itemsize)))
     return sweep
 
 
@@ -381,9 +407,10 @@ def figure1_data(ctx: Context) -> dict[str, dict[str, Any]]:
         P, a = num_parameters(net), ctx.alphas[name]
         ratio_sweep = ctx.cached(
             f"01-ratio-{name}", ctx.key(name, d=p.d, seed=p.seeds[0], ratios=ratios),
-            lambda net=net, th=th, ds=ds: curvature_sweep(
+            lambda net=net, th=th, ds=ds, P=P: curvature_sweep(
                 net, th, ds.X, ds.y, alphas=[1.0], temperatures=1.0 / ratios, d=p.d,
-                seeds=[p.seeds[0]]))
+                seeds=[p.seeds[0]],
+                group_size=sweep_group_size(P, p.d, len(ratios), ctx.dtype.itemsize)))
         temps = np.logspace(L * np.log10(a[0]), L * np.log10(a[-1]), p.num_temperatures)
         fig_map = curvature_map(ratio_sweep, a, temps, degree=L, outside="nan")
 
@@ -450,7 +477,8 @@ def eq5_points(ctx: Context) -> dict[str, list[dict]]:
                 net, th, ds.X, ds.y,
                 random_subspace(num_parameters(net), p.check_d, seed=p.seeds[0],
                                 device=ctx.device),
-                points))
+                points, group_size=sweep_group_size(num_parameters(net), p.check_d,
+                                                    len(points), ctx.dtype.itemsize)))
     return out
 
 
@@ -823,7 +851,7 @@ def verdict_b1(b1: Mapping[str, Mapping[str, Any]], *, slope_factor: float,
     return Verdict("B1", "partly", measured, why, **kw)
 
 
-def plot_zone_vs_n(ctx: Context, b1: Mapping[str, Mapping[str, Any]]) -> Any:
+def draw_zone_vs_n(ctx: Context, b1: Mapping[str, Mapping[str, Any]]) -> Any:
     """The zone's edges against ``N`` per model (upper: G-dominance and curvature fraction;
     lower), the ``N^(1/L)`` line through the smallest ``N``, ``(1/min gap)^(1/L)``, and on
     a second axis the smallest top-2 logit gap."""
@@ -1029,7 +1057,7 @@ def _colors() -> list:
     return sns.color_palette("colorblind")
 
 
-def plot_figure1(ctx: Context, sweep: Mapping[str, Sequence[Mapping]],
+def draw_figure1(ctx: Context, sweep: Mapping[str, Sequence[Mapping]],
                  fig1: Mapping[str, Mapping]) -> Any:
     """Figure 1 per model: the zone at ``T = 1``, the ``(alpha, T)`` map with the direct
     check points, and the zone recreated along ``T`` at ``alpha = 1``."""
@@ -1074,7 +1102,7 @@ _TERM_LABELS = {"hessian": "Hessian $H$", "g_term": r"G-term $\mathcal{G}$",
                 "h_term": r"H-term $\mathcal{H}$"}
 
 
-def plot_figure2(ctx: Context, c4: Mapping[str, Mapping[str, Any]]) -> Any:
+def draw_figure2(ctx: Context, c4: Mapping[str, Mapping[str, Any]]) -> Any:
     """Figure 2 per model: positive curvature (top) and spectral norm (bottom) of the
     Hessian and its two terms over alpha; shaded where the G-term dominates, dotted the
     zone, dashed the predicted power laws at small alpha."""
@@ -1123,7 +1151,7 @@ def plot_figure2(ctx: Context, c4: Mapping[str, Mapping[str, Any]]) -> Any:
     return fig
 
 
-def plot_trajectories(ctx: Context, equiv: Mapping[str, Sequence[Mapping]]) -> Any:
+def draw_trajectories(ctx: Context, equiv: Mapping[str, Sequence[Mapping]]) -> Any:
     """C2: the relative deviation of the scaled trajectory from the unscaled one per step."""
     import matplotlib.pyplot as plt
 
@@ -1147,7 +1175,7 @@ def plot_trajectories(ctx: Context, equiv: Mapping[str, Sequence[Mapping]]) -> A
     return fig
 
 
-def plot_figure13(ctx: Context, sweep: Mapping[str, Sequence[Mapping]],
+def draw_figure13(ctx: Context, sweep: Mapping[str, Sequence[Mapping]],
                   hutch: Mapping[str, Sequence[Mapping]], c5: Mapping[str, Mapping[str, Any]],
                   fig1: Mapping[str, Mapping]) -> Any:
     """Figure 13: projected vs Hutchinson positive curvature, each over its own peak, with
@@ -1192,3 +1220,287 @@ def plot_figure13(ctx: Context, sweep: Mapping[str, Sequence[Mapping]],
                  f"Data: {ctx.short_sources}", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+# ---- the chapter contract: run -> Results -> judge / record / plot_*
+@dataclass
+class Results:
+    """Everything chapter 01 computes (the output of :func:`run`).
+
+    Attributes:
+        params: the parameters as run; ctx: the :class:`Context` (device, data, models,
+            grids, results folders).
+        sweep: :func:`alpha_sweeps`; fig1: :func:`figure1_data`; eq5: :func:`eq5_points`;
+        equiv: :func:`trajectories`; hutch: :func:`hutchinson_points`; zone:
+        :func:`zone_vs_n`.
+        c1 ... c5, b1: the numbers of each claim (:func:`measure_c1` ... :func:`measure_b1`).
+    """
+
+    params: Params
+    ctx: Context
+    sweep: dict[str, list[dict]]
+    fig1: dict[str, dict[str, Any]]
+    eq5: dict[str, list[dict]]
+    equiv: dict[str, list[dict]]
+    hutch: dict[str, list[dict]]
+    zone: dict[str, dict[str, Any]]
+    c1: dict[str, dict[str, Any]]
+    c2: dict[str, dict[str, Any]]
+    c3: dict[str, dict[str, Any]]
+    c4: dict[str, dict[str, Any]]
+    c5: dict[str, dict[str, Any]]
+    b1: dict[str, dict[str, Any]]
+
+    @property
+    def degrees(self) -> dict[str, int]:
+        """Per model, the homogeneity degree ``L``."""
+        return {name: self.ctx.degree(name) for name in self.ctx.models}
+
+    @property
+    def tol(self) -> float:
+        """"Equal up to rounding" in the run's dtype (:attr:`Params.rounding_tol`)."""
+        return self.params.rounding_tol
+
+    def header(self) -> str:
+        """Profile, device, dtype and rounding tolerance (not compared: the device differs)."""
+        p = self.params
+        return (f"profile={p.profile}, device={self.ctx.device.type}, dtype={p.dtype}, "
+                f"rounding tolerance {self.tol:g}")
+
+    def data_lines(self) -> str:
+        """Per model: degree, parameter count, data, alpha grid, subspaces; the ratio grid."""
+        ctx, p, out = self.ctx, self.params, []
+        for name in ctx.models:
+            ds, net, a = ctx.data[name], ctx.nets[name], ctx.alphas[name]
+            out.append(f"{name} (L = {net.degree}, P = {num_parameters(net):,}) on {ds.source}")
+            out.append(f"    alpha grid: {len(a)} points in [{a[0]:g}, {a[-1]:g}]; "
+                       f"d = {p.d}, subspace seeds {list(p.seeds)}")
+        r = ctx.ratios
+        out.append(f"ratio grid r = alpha^L/T: {len(r)} points in [{r[0]:g}, {r[-1]:g}]")
+        return "\n".join(out)
+
+    def c1_lines(self) -> str:
+        """C1: the curvature at (1, 1), whether the direct checks hold to rounding, and the
+        zone along T at alpha = 1."""
+        p, tol, out = self.params, self.tol, []
+        for name, v in self.c1.items():
+            L = self.ctx.degree(name)
+            out += [f"{name}: Tr/||.||_F at (1, 1) = {v['reference']:.3f} (d = {p.check_d});",
+                    f"    max relative deviation at (alpha, alpha^{L}), alpha in "
+                    f"{p.check_alphas}: below {tol:g}: {v['line_deviation'] < tol}",
+                    f"    direct vs map at {len(self.fig1[name]['direct_map'])} off-line points: "
+                    f"below {tol:g}: {v['map_deviation'] < tol}",
+                    f"    zone along T at alpha = 1: {v['zone_T'].describe('T')}"]
+        return "\n".join(out)
+
+    def c3_lines(self) -> str:
+        """C3: whether G' and H' match Eq. 5 to rounding at every point."""
+        tol = self.tol
+        return "\n".join(
+            f"{name} (L = {L}): {v['points']} points (alpha, T); max relative error of "
+            f"G' vs alpha^{2 * L - 2}/T^2 G(p') below {tol:g}: {v['g_rel_error'] < tol}; "
+            f"of H' vs alpha^{L - 2}/T H(p') below {tol:g}: {v['h_rel_error'] < tol}"
+            for name, v in self.c3.items() for L in [self.ctx.degree(name)])
+
+    def c4_lines(self) -> str:
+        """C4 (Figure 2): the zone, the G-dominance ranges, the small-alpha slopes, the
+        collapse and the checks of :func:`measure_c4`."""
+        p, out = self.params, []
+        for name, v in self.c4.items():
+            L, a, small = self.ctx.degree(name), v["curv"]["hessian"]["x"], v["small"]
+            out += [f"{name} (L = {L}):",
+                    f"    zone: {v['zone_bounds'].describe('alpha')}",
+                    "    G-term dominates: " + (format_intervals(v["dominance_all"]) or "nowhere")
+                    + f"; largest boundary gap to the zone {v['gap_decades']:.2f} decades "
+                      f"(tolerance {p.tolerance_decades:g})",
+                    f"    small-alpha fit on {v['fit_points']} alphas <= "
+                    f"{a[small].max() if small.any() else float('nan'):.3g}: "
+                    f"slope of ||G||_2 {v['slope_g']:.2f} (predicted 2L-2 = {2 * L - 2}), "
+                    f"of ||H-term||_2 {v['slope_h']:.2f} (predicted L-2 = {L - 2})",
+                    f"    ||G||_2 at alpha = {a[-1]:g} / its max: below {COLLAPSE_RATIO:g}: "
+                    f"{v['checks']['g_collapses']}; G-term curvature at the smallest alpha "
+                    f"within 10% of its max: {v['checks']['g_curvature_largest_at_small_alpha']}",
+                    f"    checks: {v['checks']}"]
+        return "\n".join(out)
+
+    def c2_lines(self) -> str:
+        """C2: whether the scaled runs stay on the unscaled trajectory (and the loss moved)."""
+        p, tol = self.params, TRAJECTORY_TOL
+        return "\n".join(
+            f"{name}: {p.gd_steps} steps, alpha in {p.equivalence_alphas}: max relative "
+            f"parameter deviation below {tol:g}: {v['max_deviation'] < tol}; "
+            f"max loss difference below {tol:g}: {v['max_loss_difference'] < tol}; "
+            f"the loss decreased (the check is not vacuous): {v['loss_decreased']}"
+            for name, v in self.c2.items())
+
+    def c5_lines(self) -> str:
+        """C5 (Figure 13): the zone read off the projection and off Hutchinson's estimate."""
+        out = []
+        for name, v in self.c5.items():
+            (pz, hz), gaps = v["zones"], v["gaps_decades"]
+            out += [f"{name}:", f"    projection: {pz.describe('alpha')}",
+                    f"    Hutchinson: {hz.describe('alpha')}",
+                    f"    boundary gaps {gaps[0]:.2f} / {gaps[1]:.2f} decades; agree within "
+                    f"{self.params.tolerance_decades:g}: {v['agree']}"]
+        return "\n".join(out)
+
+    def b1_lines(self) -> str:
+        """B1: the zone's edges at every N, the upper edge per subspace and the slope."""
+        p, out = self.params, []
+        for name, v in self.b1.items():
+            L, z = self.ctx.degree(name), self.zone[name]
+            out.append(f"{name} (L = {L}): {len(z['seeds'])} subspaces of d = {z['d']} (stacked "
+                       f"in one pass), N in {v['n']} (the split has {v['full_n']:,} images); "
+                       f"alpha >= {v['full_from']:g} on every N, smaller alphas on "
+                       f"N <= {v['n_low']:,}")
+            for row in v["table"]:
+                out.append(
+                    f"    N = {row['n']:>6,}: zone (G dominates) "
+                    f"{format_bounds([row['dom_lower'], row['dom_upper']])}, curvature >= "
+                    f"{p.zone_fraction:g} x peak {format_bounds([row['lower'], row['upper']])}; "
+                    f"smallest top-2 gap {row['min_gap']:.1g}"
+                    + (f" (lower edge read at N = {v['n_low']:,})" if row["mixed"] else ""))
+            out.append("    upper edge (G dominates) at the largest N, per subspace: "
+                       + ", ".join(format_bounds([ps["dom_upper"][-1]])[1:-1]
+                                   for ps in v["per_seed"].values()))
+            out.append(f"    slope of log(upper edge) vs log N: {v['slope']:.1f} (1/L = "
+                       f"{1 / L:.2f}); lower edge (G dominates) moved {v['lower_change']:.0%} "
+                       f"from N = {v['lower_between'][0]:,} to {v['lower_between'][-1]:,}")
+        return "\n".join(out)
+
+    def zone_n_lines(self) -> str:
+        """The zone at this chapter's N and at the full N, the dropped-term bound and the
+        measured cost (not compared: it holds timings)."""
+        out = []
+        for name, v in self.b1.items():
+            L, n = self.ctx.degree(name), self.params.n_samples[name]
+            here = zone_interval(v["table"], n, L)
+            full = zone_interval(v["table"], v["full_n"], L)
+            z, cost = self.zone[name], v["full_n_seconds"]
+            out += [f"{name}: largest bound on a dropped (collapsed) G-term: "
+                    f"{v['g_bound_max']:.0e}",
+                    f"    zone at this chapter's N = {n:,}: "
+                    f"{format_bounds([here['lower'], here['upper']])} ({here['how']})",
+                    f"    zone at the full N = {full['n']:,}: "
+                    f"{format_bounds([full['lower'], full['upper']])} ({full['how']})",
+                    f"    cost: one pass over N = {v['n'][-1]:,} images, d = {z['d']} x "
+                    f"{len(z['seeds'])} subspaces, {len(z['alphas'])} alphas: "
+                    f"{v['seconds']:.0f} s wall, {v['cpu_seconds']:.0f} s CPU (one thread); the "
+                    f"paper's d = 50 would take about {cost['seconds'] / 3600:.1f} CPU-hours at "
+                    f"this rate"]
+        return "\n".join(out)
+
+
+def run(params: Params, *, progress: bool = False) -> Results:
+    """Every computation of chapter 01, in the notebook's former order, each part cached
+    (:func:`goldilocks_nb.results.cached`; a killed run resumes).
+
+    Args:
+        params: the validated parameters (``d``, ``check_d``, ``zone_d`` are checked against
+            each model's ``P`` in :func:`load`, before any compute).
+        progress: progress bars for the long loops.
+    """
+    from ..notebook import torch_threads
+
+    with torch_threads(params.torch_threads):
+        ctx = load(params)
+        sweep = alpha_sweeps(ctx, progress=progress)
+        fig1 = figure1_data(ctx)
+        eq5 = eq5_points(ctx)
+        c4 = measure_c4(ctx, sweep)
+        equiv = trajectories(ctx, progress=progress)
+        hutch = hutchinson_points(ctx, progress=progress)
+        zone = zone_vs_n(ctx, progress=progress)
+    p = params
+    return Results(
+        params=p, ctx=ctx, sweep=sweep, fig1=fig1, eq5=eq5, equiv=equiv, hutch=hutch,
+        zone=zone, c1=measure_c1(sweep, fig1, p.zone_fraction), c2=measure_c2(equiv),
+        c3=measure_c3(eq5), c4=c4,
+        c5=measure_c5(sweep, hutch, p.zone_fraction, p.tolerance_decades),
+        b1=measure_b1(zone, {name: ctx.degree(name) for name in ctx.models}, p.zone_fraction))
+
+
+def judge(res: Results) -> list[Verdict]:
+    """The verdicts C1-C5 and B1 of ``res`` (thresholds from ``res.params``)."""
+    p = res.params
+    return [verdict_c1(res.c1, res.tol),
+            verdict_c2(res.c2, steps=p.gd_steps, alphas=p.equivalence_alphas),
+            verdict_c3(res.c3, res.tol),
+            verdict_c4(res.c4, res.degrees),
+            verdict_c5(res.c5, p.tolerance_decades),
+            verdict_b1(res.b1, slope_factor=p.zone_slope_factor)]
+
+
+def record(res: Results, verdicts: Sequence[Verdict]) -> list[Path]:
+    """Write each verdict's claim file into ``results_dir/claims`` (for the scorecard)."""
+    from ..contract import record_verdict
+
+    return [record_verdict(v, res.params, evidence=EVIDENCE[v.claim],
+                           data_source=res.ctx.sources) for v in verdicts]
+
+
+#: The resolution of the PNG that :func:`goldilocks_nb.results.save_figure` writes.
+SAVED_DPI = 150
+#: The resolution a notebook shows figures at (matplotlib's inline default).
+SHOWN_DPI = 100
+
+
+@dataclass(frozen=True)
+class SavedFigure:
+    """A chapter figure, saved (PNG and PDF, :func:`goldilocks_nb.results.save_figure`) and
+    closed. A notebook shows the saved PNG at :data:`SHOWN_DPI` size instead of drawing the
+    figure a third time (drawing is a good part of the smoke run).
+
+    Attributes:
+        figure: the matplotlib figure (closed: no longer shown by pyplot).
+        paths: the saved ``.png`` and ``.pdf``.
+    """
+
+    figure: Any
+    paths: tuple[Path, ...]
+
+    def _repr_png_(self) -> tuple[bytes, dict[str, int]]:
+        """The saved PNG and its display width (the height follows its aspect ratio, also
+        where a page narrows the image)."""
+        data = self.paths[0].read_bytes()
+        (width,) = struct.unpack(">I", data[16:20])  # the PNG header (IHDR)
+        return data, {"width": round(width * SHOWN_DPI / SAVED_DPI)}
+
+    def __repr__(self) -> str:
+        return f"<figure {self.paths[0].name}>"
+
+
+def _saved(res: Results, fig: Any, name: str) -> SavedFigure:
+    import matplotlib.pyplot as plt
+
+    from ..results import save_figure
+
+    paths = save_figure(fig, name, res.ctx.dirs["figures"])
+    plt.close(fig)
+    return SavedFigure(fig, tuple(paths))
+
+
+def plot_figure1(res: Results) -> SavedFigure:
+    """Figure 1 (:func:`draw_figure1`), saved as ``01_fig1_goldilocks_alpha_T``."""
+    return _saved(res, draw_figure1(res.ctx, res.sweep, res.fig1), "01_fig1_goldilocks_alpha_T")
+
+
+def plot_figure2(res: Results) -> SavedFigure:
+    """Figure 2 (:func:`draw_figure2`), saved as ``01_fig2_gauss_newton_terms``."""
+    return _saved(res, draw_figure2(res.ctx, res.c4), "01_fig2_gauss_newton_terms")
+
+
+def plot_trajectories(res: Results) -> SavedFigure:
+    """C2's deviations (:func:`draw_trajectories`), saved as ``01_trajectory_equivalence``."""
+    return _saved(res, draw_trajectories(res.ctx, res.equiv), "01_trajectory_equivalence")
+
+
+def plot_figure13(res: Results) -> SavedFigure:
+    """Figure 13 (:func:`draw_figure13`), saved as ``01_fig13_hutchinson_vs_projection``."""
+    return _saved(res, draw_figure13(res.ctx, res.sweep, res.hutch, res.c5, res.fig1),
+                  "01_fig13_hutchinson_vs_projection")
+
+
+def plot_zone_vs_n(res: Results) -> SavedFigure:
+    """The zone's edges against N (:func:`draw_zone_vs_n`), saved as ``01_zone_vs_n``."""
+    return _saved(res, draw_zone_vs_n(res.ctx, res.b1), "01_zone_vs_n")
