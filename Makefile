@@ -47,9 +47,14 @@ test: unit $(NBVAL_PASSES)
 # two threads each on two cores spin-wait on each other (tests/test_training.py and
 # test_curvature_rescaling.py: 104 s CPU and 276 s wall with the default threads, 63 s CPU
 # and 168 s wall with one, at load average 5-7).
+# The unit tests are distributed one by one (--dist worksteal: an idle worker takes tests
+# queued for the other), not file by file: a few files (test_readme, test_book, test_faults,
+# test_training_dask) hold half of the suite's CPU time, in subprocesses and kernels; given
+# whole files, one worker can be left with most of it.
 UNIT_THREADS := $(if $(XDIST),OMP_NUM_THREADS=1 MKL_NUM_THREADS=1)
+UNIT_XDIST   := $(if $(XDIST),-n $(PYTEST_WORKERS) --dist worksteal)
 unit: $(STAMP)
-	$(UNIT_THREADS) $(PY) -m pytest tests -q -m "not browser" $(XDIST)
+	$(UNIT_THREADS) $(PY) -m pytest tests -q -m "not browser" $(UNIT_XDIST)
 
 # The stored notebooks run with their smoke parameters; GOLDILOCKS_RESULTS_DIR sends what
 # they write (claims, figures, cache) to a fresh temporary folder, never the checkout's
