@@ -21,11 +21,18 @@ def test_seed_cache_copies_missing_entries_and_keeps_the_others(tmp_path):
     cached("probe", {"a": 2}, lambda: {"value": 2.0}, cache_dir=src / "cache")
     cached("probe", {"a": 2}, lambda: {"value": 2.0}, cache_dir=dst / "cache")
     (src / "cache" / ".probe-partial.tmp").write_text("a temporary file")
+    runs = src / "cache" / "04_runs" / "training"  # a run store: a sub-folder of the cache
+    runs.mkdir(parents=True)
+    (runs / "run-abc.npz").write_bytes(b"a run record")
+    (runs / ".run-abc.npz.x.tmp").write_bytes(b"a writer's temporary file")
     mine = {p.name: p.stat().st_mtime_ns for p in (dst / "cache").iterdir()}
 
-    assert seed_cache(src, dst) == 1  # the entry for a=1; a=2 was there already
-    assert {p.name for p in (dst / "cache").iterdir()} == {
-        p.name for p in (src / "cache").iterdir() if not p.name.startswith(".")}
+    assert seed_cache(src, dst) == 2  # a=1 and the run record; a=2 was there already
+    files = {p.relative_to(dst).as_posix() for p in dst.rglob("*") if p.is_file()}
+    assert files == {p.relative_to(src).as_posix() for p in src.rglob("*")
+                     if p.is_file() and not p.name.startswith(".")}
+    assert (dst / "cache" / "04_runs" / "training" / "run-abc.npz").read_bytes() == \
+        b"a run record"
     assert all((dst / "cache" / n).stat().st_mtime_ns == t for n, t in mine.items())
     # the copied entry is read (key and checksum verified) instead of recomputed
     assert cached("probe", {"a": 1}, _fail, cache_dir=dst / "cache") == {"value": 1.0}

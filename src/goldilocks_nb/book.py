@@ -775,9 +775,12 @@ def seed_cache(source: Path, target: Path) -> int:
     """Copy the cache entries of the results folder ``source`` that the results folder
     ``target`` lacks into ``target``'s cache; returns how many were copied.
 
-    Entries already in ``target`` are kept. Nothing is trusted by being copied: every entry
-    carries its full key and a checksum, which :func:`goldilocks_nb.results.cached` checks
-    when a chapter reads it (a damaged or foreign entry is recomputed, with a warning).
+    The whole ``cache/`` tree is copied (the training engine's run stores are sub-folders),
+    except temporary files (names starting with ``.``). Entries already in ``target`` are
+    kept. Nothing is trusted by being copied: every entry carries its full key and a
+    checksum, checked when a chapter reads it (:func:`goldilocks_nb.results.cached`,
+    :class:`goldilocks_nb.training.RunStore`; a damaged or foreign entry is recomputed,
+    with a warning).
 
     Raises:
         BookError: ``source`` has no ``cache/`` folder.
@@ -789,11 +792,14 @@ def seed_cache(source: Path, target: Path) -> int:
         raise BookError(f"--cache-from {source}: no cache folder {src}")
     dst.mkdir(parents=True, exist_ok=True)
     copied = 0
-    for entry in sorted(src.iterdir()):
-        out = dst / entry.name
-        if not entry.is_file() or entry.name.startswith(".") or out.exists():
+    for entry in sorted(src.rglob("*")):
+        rel = entry.relative_to(src)
+        out = dst / rel
+        if (not entry.is_file() or any(part.startswith(".") for part in rel.parts)
+                or out.exists()):
             continue
-        tmp = dst / f".{entry.name}.seed-{os.getpid()}"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.seed-{os.getpid()}.tmp")
         shutil.copyfile(entry, tmp)
         tmp.replace(out)
         copied += 1
