@@ -31,8 +31,12 @@ $(STAMP): pyproject.toml scripts/install_env.sh
 
 env: $(STAMP)
 
+# BOOK_CACHE=DIR: a results folder whose cache entries the book starts from (copied into the
+# profile's results folder, `--cache-from`; every cell still runs and each entry is verified
+# when read). CI passes what the nbval pass under the current settings kept (NBVAL_KEEP).
+BOOK_CACHE ?=
 book: $(STAMP)
-	$(PY) -m goldilocks_nb.book build --profile $(PROFILE) --jobs $(JOBS)
+	$(PY) -m goldilocks_nb.book build --profile $(PROFILE) --jobs $(JOBS) $(if $(BOOK_CACHE),--cache-from $(BOOK_CACHE))
 
 # NBVAL_PASSES=nbval-all (CI) runs the three portability passes with the nbval pass, in one
 # pool of jobs (see nbval-portable below).
@@ -43,9 +47,14 @@ test: unit $(NBVAL_PASSES)
 # two threads each on two cores spin-wait on each other (tests/test_training.py and
 # test_curvature_rescaling.py: 104 s CPU and 276 s wall with the default threads, 63 s CPU
 # and 168 s wall with one, at load average 5-7).
+# The unit tests are distributed one by one (--dist worksteal: an idle worker takes tests
+# queued for the other), not file by file: a few files (test_readme, test_book, test_faults,
+# test_training_dask) hold half of the suite's CPU time, in subprocesses and kernels; given
+# whole files, one worker can be left with most of it.
 UNIT_THREADS := $(if $(XDIST),OMP_NUM_THREADS=1 MKL_NUM_THREADS=1)
+UNIT_XDIST   := $(if $(XDIST),-n $(PYTEST_WORKERS) --dist worksteal)
 unit: $(STAMP)
-	$(UNIT_THREADS) $(PY) -m pytest tests -q -m "not browser" $(XDIST)
+	$(UNIT_THREADS) $(PY) -m pytest tests -q -m "not browser" $(UNIT_XDIST)
 
 # The stored notebooks run with their smoke parameters; GOLDILOCKS_RESULTS_DIR sends what
 # they write (claims, figures, cache) to a fresh temporary folder, never the checkout's
@@ -62,7 +71,8 @@ nbval: $(STAMP)
 # pass writes into its own fresh temporary results folder, so every pass really recomputes.
 # `make nbval-all` (CI) adds the pass under the current settings (what `make nbval` runs);
 # NBVAL_KEEP=DIR keeps what that pass wrote (claims, figures, cache) in DIR when every job
-# passed (opt-in; CI does not use it, so no test run writes into the checkout's results/).
+# passed (opt-in; CI gives a temporary folder outside the checkout, whose cache the smoke
+# book then starts from: `make book BOOK_CACHE=DIR`; no test run writes into results/).
 NBVAL_ENVS := MKL_CBWR=COMPATIBLE MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=default
 NBVAL_JOBS ?= $(if $(filter auto,$(PYTEST_WORKERS)),$(shell nproc 2>/dev/null || echo 2),$(if $(filter 0,$(PYTEST_WORKERS)),1,$(PYTEST_WORKERS)))
 nbval-portable: $(STAMP)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from goldilocks_nb.functional import get_params, loss
 from goldilocks_nb.models import build_model
 from goldilocks_nb.training import (
+    Descent,
     effective_learning_rate,
     gradient_descent,
     gradient_descent_steps,
@@ -120,6 +122,29 @@ def test_steps_iterator_validates_eagerly(problem):
     model, params, X, y = problem
     with pytest.raises(ValueError):
         gradient_descent_steps(model, params, X, y, lr=-1.0, steps=3)
+
+
+def test_descent_settings_have_one_home(problem):
+    """Both trainers take their settings through :class:`Descent`: the same validation,
+    the same errors, the same values recorded."""
+    model, params, X, y = problem
+    assert Descent(lr=1, steps=np.int64(3)) == Descent(lr=1.0, steps=3, temperature=1.0)
+    assert isinstance(Descent(lr=1, steps=np.int64(3)).steps, int)
+    for bad, name in [(dict(lr=0.0, steps=3), "lr"), (dict(lr=0.1, steps=0), "steps"),
+                      (dict(lr=0.1, steps=2, temperature=-1.0), "temperature")]:
+        with pytest.raises(ValueError, match=name):
+            Descent(**bad)
+        with pytest.raises(ValueError, match=name):
+            gradient_descent(model, params, X, y, **bad)
+        with pytest.raises(ValueError, match=name):
+            gradient_descent_steps(model, params, X, y, **bad)
+    for call in (gradient_descent, gradient_descent_steps):
+        with pytest.raises(TypeError, match="rate"):
+            call(model, params, X, y, lr=0.1, steps=2, rate=0.1)  # unknown keyword
+        with pytest.raises(TypeError, match="steps"):
+            call(model, params, X, y, lr=0.1)  # missing keyword
+    traj = gradient_descent(model, params, X, y, lr=1, steps=2, temperature=2)
+    assert (traj.lr, traj.temperature) == (1.0, 2.0) and traj.steps == [0, 1, 2]
 
 
 def test_effective_learning_rate():

@@ -1,6 +1,7 @@
 """Build the book: check a parameter profile, execute every chapter with it, then render.
 
     python -m goldilocks_nb.book build --profile default      # what `make book` runs
+    python -m goldilocks_nb.book build --profile smoke --cache-from DIR  # CI (see below)
     python -m goldilocks_nb.book execute --profile default 01_rescaling_symmetry
     python -m goldilocks_nb.book execute --profile smoke 00_setting -p n_samples 128
     python -m goldilocks_nb.book check --profile paper        # validate only, run nothing
@@ -26,6 +27,11 @@ leaves a half-written chapter: the executed notebook with the error in place is 
 ``jupyter-book`` runs. In the book copy, the notebook's own (smoke) ``parameters`` cell is
 removed, a collapsed "Parameters as run" block takes its place, and a closing "Rerun this
 chapter" section gives the command and links to the chapter's figures and result files.
+
+``--cache-from DIR`` (``make book BOOK_CACHE=DIR``) first copies the cache entries of the
+results folder ``DIR`` into the profile's results folder (:func:`seed_cache`): CI builds the
+smoke book after the nbval pass that executed the same notebooks with the same smoke
+parameters, and starts from the cache that pass wrote and checked. Every cell still runs.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -55,7 +62,7 @@ from .scorecard import render_scorecard
 
 __all__ = ["SCHEMA_FILE", "CellProgress", "Profile", "check_profile", "check_schema_file",
            "execute_notebook", "load_profile", "main", "notebook_names", "profile_schema",
-           "schema_errors", "schema_text", "strip_ansi"]
+           "schema_errors", "schema_text", "seed_cache", "strip_ansi"]
 
 Profile = dict[str, Any]
 #: Where ``schema`` writes the profiles' JSON Schema (relative to the repository root).
@@ -764,12 +771,53 @@ def _run_chapters(root: Path, jobs: list[tuple[str, dict[str, Any], Path,
     return {job[0]: times[job[0]] for job in jobs_in}
 
 
+def seed_cache(source: Path, target: Path) -> int:
+    """Copy the cache entries of the results folder ``source`` that the results folder
+    ``target`` lacks into ``target``'s cache; returns how many were copied.
+
+    The whole ``cache/`` tree is copied (the training engine's run stores are sub-folders),
+    except temporary files (names starting with ``.``). Entries already in ``target`` are
+    kept. Nothing is trusted by being copied: every entry carries its full key and a
+    checksum, checked when a chapter reads it (:func:`goldilocks_nb.results.cached`,
+    :class:`goldilocks_nb.training.RunStore`; a damaged or foreign entry is recomputed,
+    with a warning).
+
+    Raises:
+        BookError: ``source`` has no ``cache/`` folder.
+    """
+    from .results import ResultsDir
+
+    src, dst = ResultsDir(source).cache, ResultsDir(target).cache
+    if not src.is_dir():
+        raise BookError(f"--cache-from {source}: no cache folder {src}")
+    dst.mkdir(parents=True, exist_ok=True)
+    copied = 0
+    for entry in sorted(src.rglob("*")):
+        rel = entry.relative_to(src)
+        out = dst / rel
+        if (not entry.is_file() or any(part.startswith(".") for part in rel.parts)
+                or out.exists()):
+            continue
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.seed-{os.getpid()}.tmp")
+        shutil.copyfile(entry, tmp)
+        tmp.replace(out)
+        copied += 1
+    return copied
+
+
 def _execute_all(root: Path, prof: Profile, names: list[str],
-                 overrides: dict[str, Any], workers: int = 1) -> dict[str, ChapterParams]:
+                 overrides: dict[str, Any], workers: int = 1,
+                 cache_from: Path | None = None) -> dict[str, ChapterParams]:
     names = names or notebook_names(root)
     checked = check_profile(root, prof, names, overrides)
     print(f"[book] profile {prof['label']} ({prof['path']}): parameters of "
           f"{len(names)} chapter(s) checked; {min(workers, len(names))} at a time", flush=True)
+    if cache_from is not None:
+        for target in sorted({_results_dir(root, checked[n]) for n in names}):
+            n = seed_cache(cache_from, target)
+            print(f"[book] {n} cache entries copied from {cache_from} into {target} "
+                  "(every cell still runs; entries are verified when read)", flush=True)
     total = time.perf_counter()
     jobs, results = [], {}
     for name in names:
@@ -848,6 +896,12 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
                            help="chapters executed at the same time, each in its own process "
                                 "(default: 1; `make book` uses JOBS, default 2)")
+        if cmd in ("build", "execute"):
+            p.add_argument("--cache-from", type=Path, default=None, metavar="DIR",
+                           help="a results folder (e.g. what `scripts/nbval_passes.py "
+                                "--keep-results DIR` kept) whose cache entries are copied "
+                                "into the profile's results folder first (those there are "
+                                "kept); every cell still runs, reading the verified cache")
         if cmd in ("build", "execute", "check"):
             p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                            help="override one parameter for the named chapters (YAML value)")
@@ -890,7 +944,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[book] {prof['path']}: {len(checked)} chapter(s) OK; the file matches "
               f"{SCHEMA_FILE}, which is current")
         return 0
-    checked = _execute_all(root, prof, args.notebooks, overrides, args.jobs)
+    checked = _execute_all(root, prof, args.notebooks, overrides, args.jobs, args.cache_from)
     _write_scorecard(root, prof, _results_dir(root, next(iter(checked.values()))))
     if args.command == "build":
         jb = Path(sys.executable).with_name("jupyter-book")

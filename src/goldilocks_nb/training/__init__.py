@@ -17,6 +17,7 @@
 """
 
 from .descent import (
+    Descent,
     Step,
     Trajectory,
     descent_step,
@@ -44,6 +45,7 @@ from .store import RunStore, StoreWarning
 
 __all__ = [
     "Data",
+    "Descent",
     "EXECUTORS",
     "Execution",
     "Grid",

@@ -44,6 +44,7 @@ from ._checks import check_int, check_positive
 from .rules import update_objective
 
 __all__ = [
+    "Descent",
     "Step",
     "Trajectory",
     "descent_step",
@@ -160,42 +161,66 @@ def loss_and_gradient(
     return g, value
 
 
+@dataclass(frozen=True)
+class Descent:
+    """The settings of one full-batch gradient-descent run, validated when built: the one
+    home of the arguments :func:`gradient_descent_steps` and :func:`gradient_descent`
+    share (both take them as keywords and build this object first).
+
+    Attributes:
+        lr: learning rate ``eta > 0`` (for Section 5's alpha-scaled nets use
+            :func:`effective_learning_rate`).
+        steps: number of updates ``>= 1``.
+        temperature: softmax temperature ``T > 0`` of the loss (Eq. 3).
+
+    Raises:
+        ValueError: ``lr <= 0`` or not finite, ``steps < 1`` or not an integer,
+            ``temperature <= 0``, each naming the parameter.
+    """
+
+    lr: float
+    steps: int
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lr", check_positive("learning rate lr", self.lr))
+        object.__setattr__(self, "steps", check_int("steps", self.steps, 1))
+        object.__setattr__(self, "temperature", check_temperature(self.temperature))
+
+
 def gradient_descent_steps(
     model: nn.Module,
     params: Weights,
     X: torch.Tensor,
     y: torch.Tensor,
-    *,
-    lr: float,
-    steps: int,
-    temperature: float = 1.0,
+    **descent: float,
 ) -> Iterator[tuple[int, Weights, float]]:
     """Iterate full-batch gradient descent, yielding ``(t, theta_t, loss(theta_t))``.
 
-    Yields ``steps + 1`` triples, ``t = 0, ..., steps``; ``theta_0`` is a copy of
-    ``params``. Each step is :func:`descent_step` on the whole batch; the loss at the final
-    point costs one extra forward pass. Useful when the caller wants to look at every
-    iterate without storing them (see :func:`trajectory_equivalence`).
+    ``descent`` holds the keywords of :class:`Descent`: ``lr`` and ``steps`` (required),
+    ``temperature`` (default 1). Yields ``steps + 1`` triples, ``t = 0, ..., steps``;
+    ``theta_0`` is a copy of ``params``. Each step is :func:`descent_step` on the whole
+    batch; the loss at the final point costs one extra forward pass. Useful when the caller
+    wants to look at every iterate without storing them (see :func:`trajectory_equivalence`).
 
     Raises:
         ValueError: ``lr <= 0``, ``steps < 1``, ``temperature <= 0`` (at the call, not at
             the first ``next``).
+        TypeError: a missing or unknown keyword.
     """
-    lr = check_positive("learning rate lr", lr)
-    steps = check_int("steps", steps, 1)
-    T = check_temperature(temperature)
-    return _descend(model, params, X, y, lr, steps, T)
+    return _descend(model, params, X, y, Descent(**descent))
 
 
-def _descend(model, params, X, y, lr, steps, T) -> Iterator[tuple[int, Weights, float]]:
+def _descend(model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor,
+             run: Descent) -> Iterator[tuple[int, Weights, float]]:
     theta = {k: v.detach().clone() for k, v in params.items()}
-    for t in range(steps):
-        step = descent_step(model, theta, X, y, lr=lr, temperature=T)
+    for t in range(run.steps):
+        step = descent_step(model, theta, X, y, lr=run.lr, temperature=run.temperature)
         yield t, theta, float(step.loss)
         theta = step.params
     with torch.no_grad():
-        final = float(loss(model, theta, X, y, temperature=T))
-    yield steps, theta, final
+        final = float(loss(model, theta, X, y, temperature=run.temperature))
+    yield run.steps, theta, final
 
 
 @dataclass
@@ -230,41 +255,38 @@ def gradient_descent(
     X: torch.Tensor,
     y: torch.Tensor,
     *,
-    lr: float,
-    steps: int,
-    temperature: float = 1.0,
     record_every: int = 1,
     callback: Callable[[int, Weights, float], None] | None = None,
+    **descent: float,
 ) -> Trajectory:
     """Full-batch gradient descent ``theta <- theta - lr * grad l_T(theta)`` (Section 5).
+
+    The iterates of :func:`gradient_descent_steps`, recorded.
 
     Args:
         model: network (not mutated).
         params: starting point ``theta_0`` as ``{name: tensor}`` (not mutated).
         X: the whole training batch ``(N, ...)``; y: integer labels ``(N,)``.
-        lr: learning rate ``> 0`` (for Section 5's alpha-scaled nets use
-            :func:`effective_learning_rate`).
-        steps: number of updates ``>= 1``.
-        temperature: softmax temperature ``T > 0`` of the loss.
         record_every: keep every ``record_every``-th iterate; step 0 and the last step are
             always kept.
         callback: called as ``callback(t, theta_t, loss_t)`` at every iterate.
+        **descent: the keywords of :class:`Descent`: ``lr``, ``steps`` (required),
+            ``temperature`` (default 1).
 
     Returns:
         A :class:`Trajectory` with the recorded steps, parameters and losses.
 
     Raises:
-        ValueError: ``lr <= 0``, ``steps < 1``, ``record_every < 1``, ``temperature <= 0``.
+        ValueError: ``record_every < 1``, and what :class:`Descent` rejects (``lr <= 0``,
+            ``steps < 1``, ``temperature <= 0``).
     """
     record_every = check_int("record_every", record_every, 1)
-    out = Trajectory(lr=check_positive("learning rate lr", lr),
-                     temperature=check_temperature(temperature))
-    for t, theta, value in gradient_descent_steps(
-        model, params, X, y, lr=lr, steps=steps, temperature=temperature
-    ):
+    run = Descent(**descent)
+    out = Trajectory(lr=run.lr, temperature=run.temperature)
+    for t, theta, value in _descend(model, params, X, y, run):
         if callback is not None:
             callback(t, theta, value)
-        if t % record_every == 0 or t == steps:
+        if t % record_every == 0 or t == run.steps:
             out.steps.append(t)
             out.params.append(theta)
             out.losses.append(value)
