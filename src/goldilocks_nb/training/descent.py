@@ -165,7 +165,7 @@ def loss_and_gradient(
 class Descent:
     """The settings of one full-batch gradient-descent run, validated when built: the one
     home of the arguments :func:`gradient_descent_steps` and :func:`gradient_descent`
-    share (both take them as keywords and build this object first).
+    share (both take them as typed keywords and build this object first).
 
     Attributes:
         lr: learning rate ``eta > 0`` (for Section 5's alpha-scaled nets use
@@ -193,22 +193,24 @@ def gradient_descent_steps(
     params: Weights,
     X: torch.Tensor,
     y: torch.Tensor,
-    **descent: float,
+    *,
+    lr: float,
+    steps: int,
+    temperature: float = 1.0,
 ) -> Iterator[tuple[int, Weights, float]]:
     """Iterate full-batch gradient descent, yielding ``(t, theta_t, loss(theta_t))``.
 
-    ``descent`` holds the keywords of :class:`Descent`: ``lr`` and ``steps`` (required),
-    ``temperature`` (default 1). Yields ``steps + 1`` triples, ``t = 0, ..., steps``;
-    ``theta_0`` is a copy of ``params``. Each step is :func:`descent_step` on the whole
-    batch; the loss at the final point costs one extra forward pass. Useful when the caller
-    wants to look at every iterate without storing them (see :func:`trajectory_equivalence`).
+    ``lr``, ``steps``, ``temperature``: validated by :class:`Descent`. Yields ``steps + 1``
+    triples, ``t = 0, ..., steps``; ``theta_0`` is a copy of ``params``. Each step is
+    :func:`descent_step` on the whole batch; the loss at the final point costs one extra
+    forward pass. Useful when the caller wants to look at every iterate without storing
+    them (see :func:`trajectory_equivalence`).
 
     Raises:
         ValueError: ``lr <= 0``, ``steps < 1``, ``temperature <= 0`` (at the call, not at
             the first ``next``).
-        TypeError: a missing or unknown keyword.
     """
-    return _descend(model, params, X, y, Descent(**descent))
+    return _descend(model, params, X, y, Descent(lr, steps, temperature))
 
 
 def _descend(model: nn.Module, params: Weights, X: torch.Tensor, y: torch.Tensor,
@@ -255,9 +257,11 @@ def gradient_descent(
     X: torch.Tensor,
     y: torch.Tensor,
     *,
+    lr: float,
+    steps: int,
+    temperature: float = 1.0,
     record_every: int = 1,
     callback: Callable[[int, Weights, float], None] | None = None,
-    **descent: float,
 ) -> Trajectory:
     """Full-batch gradient descent ``theta <- theta - lr * grad l_T(theta)`` (Section 5).
 
@@ -270,8 +274,8 @@ def gradient_descent(
         record_every: keep every ``record_every``-th iterate; step 0 and the last step are
             always kept.
         callback: called as ``callback(t, theta_t, loss_t)`` at every iterate.
-        **descent: the keywords of :class:`Descent`: ``lr``, ``steps`` (required),
-            ``temperature`` (default 1).
+        lr, steps, temperature: the settings of :class:`Descent` (learning rate
+            ``> 0``, number of updates ``>= 1``, softmax temperature ``T > 0``).
 
     Returns:
         A :class:`Trajectory` with the recorded steps, parameters and losses.
@@ -281,7 +285,7 @@ def gradient_descent(
             ``steps < 1``, ``temperature <= 0``).
     """
     record_every = check_int("record_every", record_every, 1)
-    run = Descent(**descent)
+    run = Descent(lr, steps, temperature)
     out = Trajectory(lr=run.lr, temperature=run.temperature)
     for t, theta, value in _descend(model, params, X, y, run):
         if callback is not None:
