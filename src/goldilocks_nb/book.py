@@ -628,6 +628,8 @@ def execute_notebook(root: Path, name: str, parameters: dict[str, Any], out: Pat
     """
     import papermill as pm
 
+    from .kernels import AsyncIpcKernelManager  # no port race between parallel kernels
+
     src = root / "notebooks" / f"{name}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
     for stale in out.parent.glob(f".{out.stem}.running*.ipynb"):  # left by a killed run
@@ -646,7 +648,8 @@ def execute_notebook(root: Path, name: str, parameters: dict[str, Any], out: Pat
             pm.execute_notebook(
                 str(src), str(tmp), parameters=parameters or None, kernel_name="python3",
                 cwd=str(root / "notebooks"), log_output=False, progress_bar=False,
-                execution_timeout=timeout, **extra,
+                execution_timeout=timeout, kernel_manager_class=AsyncIpcKernelManager,
+                **extra,
             )
     except pm.PapermillExecutionError as exc:
         kept = root / "_build" / "failed" / f"{name}.ipynb"
