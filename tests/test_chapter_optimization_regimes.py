@@ -417,6 +417,35 @@ def part(dev, nu, ps):
     return {"dev_before": dev, "nonuniform_step": nu, "part_step": ps, "dev_end": 0.5}
 
 
+@pytest.mark.parametrize("rel_tol", [1e-3, 1e-2, 3e-2])
+def test_uniform_entropy_gap_matches_the_entropy_of_a_perturbed_softmax(rel_tol):
+    """log K - H(p) for p_k = (1 + d_k)/K with sum d_k = 0 and RMS(d) = rel_tol: the
+    closed form rel_tol^2 / 2 to second order (relative error O(rel_tol))."""
+    rng = np.random.default_rng(0)
+    for K in (2, 10, 100):
+        d = rng.standard_normal(K)
+        d -= d.mean()
+        d *= rel_tol / np.sqrt(np.mean(d ** 2))
+        p = (1 + d) / K
+        gap = math.log(K) + float(np.sum(p * np.log(p)))
+        assert gap == pytest.approx(ch.uniform_entropy_gap(rel_tol), rel=5 * rel_tol)
+
+
+def test_uso_parting_reads_uniform_at_the_given_gap():
+    steps = np.arange(0, 60, 10)
+    gap = np.array([0.0, 1e-6, 1e-5, 1e-4, 1e-2, 0.3])
+    dev = np.array([0.0, 1e-4, 1e-3, 2e-2, 0.2, 0.9])
+    entropy = math.log(10) - gap
+    tight = ch.uso_parting(steps, dev, entropy, 10, ch.uniform_entropy_gap(0.01), 0.01)
+    assert tight["nonuniform_step"] == 30 and tight["part_step"] == 30
+    assert tight["dev_before"] == pytest.approx(1e-3) and tight["dev_end"] == 0.9
+    # a looser "uniform" (0.05 nats) counts the 2 % deviation at step 30 as "while uniform"
+    loose = ch.uso_parting(steps, dev, entropy, 10, 0.05, 0.01)
+    assert loose["nonuniform_step"] == 50 and loose["dev_before"] == pytest.approx(0.2)
+    never = ch.uso_parting(steps, dev * 0, entropy * 0 + math.log(10), 10, 5e-5, 0.01)
+    assert never["nonuniform_step"] is None and never["part_step"] is None
+
+
 def test_c21_branches():
     kw = dict(part_tol=0.01, restart_margin=0.05, needed="n")
     good = {0.1: part(1e-4, 50, 55)}
@@ -432,6 +461,13 @@ def test_c21_branches():
     assert v.verdict == "reproduced"
     v = ch.verdict_c21(good, 60, [(0, 0.1), (60, 0.11)], [], **kw)
     assert v.verdict == "partly"
+    # a net non-uniform from step 0 has no uniform phase: left out, not a failure ...
+    early = part(math.nan, 0, 45)
+    v = ch.verdict_c21({**good, 0.3: early}, 60, [(0, 0.1), (60, 0.5)], [], **kw)
+    assert v.verdict == "reproduced" and "alpha=0.3: softmax non-uniform from step 0" in v.measured
+    # ... and with no net uniform at initialisation the claim cannot be judged
+    v = ch.verdict_c21({0.3: early}, 60, [(0, 0.1), (60, 0.5)], [], **kw)
+    assert v.verdict == INCONCLUSIVE and "uniform at initialisation" in v.why
 
 
 def rl(labels, a, peak, final, mem=None):
@@ -565,7 +601,19 @@ def test_run_judge_record_on_tiny_inputs(tiny):
         assert len(t) >= len(p.alphas[m]) and set(t.alpha) <= set(p.alphas[m])
         assert set(res.models[m]["sharp"]) == set(p.alphas[m])
     assert res.full_zone["n"] == 8 and res.flops["lenet-5"] > 0
+    # C21 and C22 on every seed: their own theta_0 (and label draws), judged per seed
+    assert list(res.uso) == list(res.random) == list(p.seeds) and len(p.seeds) >= 2
+    assert [u["seed"] for u in res.uso.values()] == list(p.seeds)
+    norms = {s: float(u["uso"].param_norm.iloc[0]) for s, u in res.uso.items()}
+    assert len(set(norms.values())) == len(norms)  # different initial points
+    for s, logs in res.random.items():
+        assert all(set(log.seed) == {s} for log in logs.values())
     verdicts = ch.judge(res)
+    by_claim = {v.claim: v for v in verdicts}
+    for claim in ("C21", "C22"):
+        per_seed = by_claim[claim].values["per_seed"]
+        assert list(per_seed) == [str(s) for s in p.seeds]
+        assert all(x["verdict"] in VERDICTS for x in per_seed.values())
     assert [v.claim for v in verdicts] == list(ch.EVIDENCE)
     assert all(v.verdict in VERDICTS and v.quote for v in verdicts)
     paths = ch.record(res, verdicts)

@@ -23,6 +23,7 @@ from goldilocks_nb.contract import (
     record_verdict,
     seed_agreement,
     verdict_from_checks,
+    verdict_over_seeds,
 )
 from goldilocks_nb.results import load_claims
 from notebook_cases import assert_no_inline_comments, notebook_parameters
@@ -201,6 +202,36 @@ def test_seed_agreement_counts():
     assert seed_agreement({0: True, 1: False, 2: True}) == "2 of 3 seeds"
     with pytest.raises(ValueError):
         seed_agreement({})
+
+
+def test_verdict_over_seeds_takes_the_majority_and_names_each_seed():
+    R, P, N = "reproduced", "partly", "not reproduced"
+
+    def v(verdict, claim="C21", why="w", needed=""):
+        return Verdict(claim, verdict, f"m-{verdict}", "" if verdict == R else why,
+                       {"x": 1}, key="k", quote="q", definition="d",
+                       needed="n" if verdict == INCONCLUSIVE else needed)
+
+    out = verdict_over_seeds({0: v(R), 1: v(R), 2: v(N, why="fails")})
+    assert out.verdict == R and out.why == ""
+    assert out.values["agreement"] == "2 of 3 seeds reproduced"
+    assert out.values["per_seed"]["2"] == {"verdict": N, "why": "fails", "values": {"x": 1}}
+    assert "seed 2 (not reproduced): m-not reproduced" in out.measured
+    assert (out.quote, out.definition, out.claim) == ("q", "d", "C21")
+    out = verdict_over_seeds({0: v(N, why="a"), 1: v(R), 2: v(N, why="b")})
+    assert out.verdict == N and out.why == "2 of 3 seeds not reproduced; seed 0: a; seed 2: b"
+    # no majority: a seed for and a seed against -> partly; for and undecided -> inconclusive
+    out = verdict_over_seeds({0: v(R), 1: v(N), 2: v(INCONCLUSIVE)})
+    assert out.verdict == P and out.why.startswith("the seeds disagree (seed 0: reproduced")
+    out = verdict_over_seeds({0: v(R), 1: v(INCONCLUSIVE)})
+    assert out.verdict == INCONCLUSIVE and out.needed == "n"
+    out = verdict_over_seeds({0: v(P), 1: v(INCONCLUSIVE), 2: v(INCONCLUSIVE)})
+    assert out.verdict == INCONCLUSIVE and out.values["counts"] == {P: 1, INCONCLUSIVE: 2}
+    assert verdict_over_seeds({5: v(P)}).verdict == P
+    with pytest.raises(ValueError, match="at least one seed"):
+        verdict_over_seeds({})
+    with pytest.raises(ValueError, match="different claims"):
+        verdict_over_seeds({0: v(R), 1: v(R, claim="C22")})
 
 
 def test_verdict_from_checks_every_branch():

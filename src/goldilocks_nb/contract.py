@@ -55,6 +55,7 @@ __all__ = [
     "record_verdict",
     "seed_agreement",
     "verdict_from_checks",
+    "verdict_over_seeds",
 ]
 
 #: The verdict for a claim whose effect the run cannot resolve at its size (the
@@ -546,6 +547,61 @@ def seed_agreement(per_seed: Mapping[Any, bool]) -> str:
         raise ValueError("seed_agreement needs at least one seed")
     held = sum(bool(v) for v in per_seed.values())
     return f"{held} of {len(per_seed)} seeds"
+
+
+def verdict_over_seeds(per_seed: Mapping[int, Verdict]) -> Verdict:
+    """One claim's verdict from one verdict per seed (each seed: its own random draws).
+
+    The verdict that more than half of the seeds reach is the claim's. Without such a
+    majority the seeds disagree: "partly" when some seed reproduces the claim (or part of
+    it) and some seed refutes it (or part of it), else (reproduced or partly on some
+    seeds, undecided on the others) inconclusive. The text lists every seed's verdict and
+    measured numbers; ``values["per_seed"]`` keeps each seed's verdict, reason and values.
+
+    Args:
+        per_seed: seed -> that seed's verdict of one claim (at least one seed; the first
+            seed's quote and definition are the claim's).
+
+    Raises:
+        ValueError: no seed, or verdicts of different claims.
+    """
+    if not per_seed:
+        raise ValueError("verdict_over_seeds needs at least one seed")
+    verdicts = list(per_seed.values())
+    first = verdicts[0]
+    if any(v.claim != first.claim for v in verdicts):
+        raise ValueError(f"per-seed verdicts of different claims: "
+                         f"{sorted({v.claim for v in verdicts})}")
+    n = len(verdicts)
+    counts = {name: sum(v.verdict == name for v in verdicts) for name in VERDICTS}
+    majority = next((name for name, k in counts.items() if 2 * k > n), None)
+    outcomes = ", ".join(f"seed {s}: {v.verdict}" for s, v in per_seed.items())
+    if majority is not None:
+        verdict = majority
+        agree = f"{counts[majority]} of {n} seeds {majority}"
+    elif counts["reproduced"] + counts["partly"] and counts["not reproduced"] + counts["partly"]:
+        verdict, agree = "partly", f"the seeds disagree ({outcomes})"
+    else:
+        verdict, agree = INCONCLUSIVE, f"no majority of the seeds decides ({outcomes})"
+    same = [(s, v) for s, v in per_seed.items() if v.verdict == verdict]
+    why = ""
+    if verdict != "reproduced":
+        reasons = "; ".join(f"seed {s}: {v.why}" for s, v in (same or per_seed.items())
+                            if v.why)
+        why = agree + (f"; {reasons}" if reasons else "")
+    needed = ""
+    if verdict == INCONCLUSIVE:
+        needed = next((v.needed for v in verdicts if v.needed), "") or "more seeds"
+    measured = f"{agree}. " + " | ".join(f"seed {s} ({v.verdict}): {v.measured}"
+                                         for s, v in per_seed.items())
+    values = {"agreement": agree, "counts": {k: c for k, c in counts.items() if c},
+              "per_seed": {str(s): {"verdict": v.verdict, "why": v.why,
+                                    "values": dict(v.values)} for s, v in per_seed.items()}}
+    key = f"{agree}" if majority is not None else verdict
+    if same and same[0][1].key:
+        key += f"; seed {same[0][0]}: {same[0][1].key}"
+    return Verdict(first.claim, verdict, measured, why, values, key, first.quote,
+                   first.definition, needed)
 
 
 def verdict_from_checks(claim: str, checks: Mapping[str, bool], measured: str, *,
