@@ -15,6 +15,7 @@ import pytest
 import tomllib
 
 from goldilocks_nb.kernels import AsyncIpcKernelManager, IpcKernelManager
+from test_book import _write_nb
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="ipc transport needs Unix sockets")
@@ -24,17 +25,6 @@ ON_IPC = ("from ipykernel.kernelapp import IPKernelApp\n"
           "app = IPKernelApp.instance()\n"
           "assert app.transport == 'ipc', (app.transport, app.ip)\n"
           "print(app.transport)")
-
-
-def _nb(path: Path, source: str) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    cell = nbformat.v4.new_code_cell("x = 1")
-    cell.metadata["tags"] = ["parameters"]
-    nb.cells = [cell, nbformat.v4.new_code_cell(source)]
-    nbformat.write(nb, path)
-    return path
 
 
 @pytest.mark.parametrize("cls", [IpcKernelManager, AsyncIpcKernelManager])
@@ -76,7 +66,7 @@ def test_book_runner_kernels_run_on_ipc(tmp_path, progress):
     from goldilocks_nb.book import execute_notebook
 
     (tmp_path / "notebooks").mkdir()
-    _nb(tmp_path / "notebooks" / "00_ipc.ipynb", ON_IPC)
+    _write_nb(tmp_path / "notebooks" / "00_ipc.ipynb", ON_IPC)
     out = tmp_path / "out.ipynb"
     execute_notebook(tmp_path, "00_ipc", {"x": 2}, out, timeout=120, progress=progress)
     assert nbformat.read(out, as_version=4).cells[-1].outputs[0]["text"].strip() == "ipc"
@@ -88,7 +78,8 @@ def test_nbval_kernels_run_on_ipc_under_the_project_pytest_settings(tmp_path):
     addopts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"][
         "ini_options"]["addopts"]
     assert "-p goldilocks_nb.pytest_kernels" in addopts
-    nb = _nb(tmp_path / "ipc.ipynb", ON_IPC)
+    nb = tmp_path / "ipc.ipynb"
+    _write_nb(nb, ON_IPC)
     base = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", str(nb),
             "-q", "--rootdir", str(tmp_path)]
     run = dict(cwd=tmp_path, capture_output=True, text=True, timeout=300)
