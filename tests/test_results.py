@@ -9,7 +9,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 from goldilocks_nb.notebook import resolve_dtype  # noqa: E402
-from goldilocks_nb.results import cached, load_claims, record_claim, save_figure  # noqa: E402
+from goldilocks_nb.results import (  # noqa: E402
+    cached,
+    load_claims,
+    record_claim,
+    save_figure,
+    saved_figure,
+)
 
 
 def _record(tmp_path, claim="C3", verdict="reproduced", why=""):
@@ -58,6 +64,14 @@ def test_save_figure_is_byte_stable(tmp_path):
     plt.close(fig)
     assert [p.suffix for p in paths] == [".png", ".pdf"]
     assert [p.read_bytes() for p in paths] == first
+
+
+def test_saved_figure_writes_both_files_and_returns_the_figure(tmp_path):
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3])
+    assert saved_figure(fig, "g", tmp_path / "b") is fig
+    plt.close(fig)
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["g.pdf", "g.png"]
 
 
 def test_resolve_dtype():

@@ -54,6 +54,7 @@ __all__ = [
     "record_claim",
     "remove_orphans",
     "save_figure",
+    "saved_figure",
     "write_entry",
 ]
 
@@ -652,3 +653,10 @@ def save_figure(fig: Any, name: str, fig_dir: str | os.PathLike) -> list[Path]:
         fig.savefig(buf, format=path.suffix[1:], bbox_inches="tight", **kwargs)
         atomic_write_bytes(path, buf.getvalue())
     return [png, pdf]
+
+
+def saved_figure(fig: Any, name: str, fig_dir: str | os.PathLike) -> Any:
+    """:func:`save_figure`, then ``fig`` itself: what a chapter's ``plot_*`` function returns
+    (the notebook shows the figure that was saved)."""
+    save_figure(fig, name, fig_dir)
+    return fig

@@ -44,7 +44,7 @@ from ..functional import Weights, get_params, loss, scale_params
 from ..mixtures import cluster_mixture
 from ..models import build_model
 from ..notebook import torch_threads
-from ..results import cached
+from ..results import cached, saved_figure
 from ..spectrum import (
     MAX_DENSE_PARAMS,
     broadened_density,
@@ -935,13 +935,6 @@ def record(res: Results, verdicts: Sequence[Verdict]) -> list[Path]:
                            data_source=sources[v.claim]) for v in verdicts]
 
 
-def _save(res: Results, fig: Any, name: str) -> Any:
-    from ..results import save_figure
-
-    save_figure(fig, name, res.dirs["figures"])
-    return fig
-
-
 def plot_cluster_spectra(res: Results) -> Any:
     """The top eigenvalues of each cluster count, per seed, with the counted edge."""
     import matplotlib.pyplot as plt
@@ -960,7 +953,7 @@ def plot_cluster_spectra(res: Results) -> Any:
     fig.suptitle(f"Gaussian clusters in R^{p.mixture_dim}, width {p.width}, trained to "
                  f"loss {p.target_loss:g} (dotted: counted edge)", fontsize=8)
     fig.tight_layout()
-    return _save(res, fig, "05_cluster_spectra")
+    return saved_figure(fig, "05_cluster_spectra", res.dirs["figures"])
 
 
 def plot_width_spectra(res: Results) -> Any:
@@ -982,7 +975,7 @@ def plot_width_spectra(res: Results) -> Any:
     fig.suptitle(f"exact spectra, {res.params.width_clusters} Gaussian clusters (seed {s0})",
                  fontsize=8)
     fig.tight_layout()
-    return _save(res, fig, "05_width_spectra")
+    return saved_figure(fig, "05_width_spectra", res.dirs["figures"])
 
 
 def plot_real_spectra(res: Results) -> Any:
@@ -1001,7 +994,7 @@ def plot_real_spectra(res: Results) -> Any:
         ax.legend(fontsize=8)
     fig.suptitle(f"data: {res.data.source}", fontsize=7)
     fig.tight_layout()
-    return _save(res, fig, "05_real_spectra")
+    return saved_figure(fig, "05_real_spectra", res.dirs["figures"])
 
 
 def plot_slq_density(res: Results) -> Any:
@@ -1021,7 +1014,7 @@ def plot_slq_density(res: Results) -> Any:
     axes[0].legend(fontsize=8)
     fig.suptitle(f"data: {res.data.source} / {res.slq_data.source}", fontsize=7)
     fig.tight_layout()
-    return _save(res, fig, "05_slq_density")
+    return saved_figure(fig, "05_slq_density", res.dirs["figures"])
 
 
 def plot_batch_line(res: Results) -> Any:
@@ -1040,7 +1033,7 @@ def plot_batch_line(res: Results) -> Any:
         ax.legend(fontsize=8)
     fig.suptitle(f"loss on the line between SGD solutions; data: {res.data.source}", fontsize=7)
     fig.tight_layout()
-    return _save(res, fig, "05_batch_line")
+    return saved_figure(fig, "05_batch_line", res.dirs["figures"])
 
 
 def plot_alpha_outliers(res: Results) -> Any:
@@ -1061,4 +1054,4 @@ def plot_alpha_outliers(res: Results) -> Any:
     axes[2].legend(fontsize=8)
     fig.suptitle(f"exact spectra at initialisation, T = 1; data: {res.data.source}", fontsize=7)
     fig.tight_layout()
-    return _save(res, fig, "05_alpha_outliers")
+    return saved_figure(fig, "05_alpha_outliers", res.dirs["figures"])

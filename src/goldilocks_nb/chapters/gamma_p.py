@@ -46,7 +46,7 @@ from ..data import DATASETS, Dataset, load_dataset
 from ..functional import get_params, logits, scale_params
 from ..models import build_model, check_subspace_dimension, num_parameters
 from ..notebook import output_dirs, progress_bar, resolve_device, resolve_dtype, setup
-from ..results import cached
+from ..results import cached, saved_figure
 from ..statistics import monotonicity
 
 __all__ = [
@@ -1107,13 +1107,6 @@ def record(res: Results, verdicts: Sequence[Verdict]) -> list[Path]:
             for v in verdicts]
 
 
-def _fig(res: Results, fig: Any, name: str) -> Any:
-    from ..results import save_figure
-
-    save_figure(fig, name, res.ctx.dirs["figures"])
-    return fig
-
-
 def _pal(n: int | None = None) -> list:
     import seaborn as sns
 
@@ -1142,7 +1135,7 @@ def plot_gamma_bounds(res: Results) -> Any:
     fig.suptitle("C8: Gamma_p stays in [1, sqrt(K-1)]. Real logits: LeNet-300-100 at init on "
                  f"{res.ctx.source.split(',')[0]}", fontsize=8)
     fig.tight_layout()
-    return _fig(res, fig, "03_gamma_bounds")
+    return saved_figure(fig, "03_gamma_bounds", res.ctx.dirs["figures"])
 
 
 def plot_figure4_right(res: Results) -> Any:
@@ -1174,7 +1167,7 @@ def plot_figure4_right(res: Results) -> Any:
     fig.text(0.01, 0.005, f"logits: LeNet-300-100 (Kaiming, seed {p.model_seed}) on "
              f"{res.ctx.source}", fontsize=6)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
-    return _fig(res, fig, "03_fig4_right")
+    return saved_figure(fig, "03_fig4_right", res.ctx.dirs["figures"])
 
 
 def plot_collapse_limit(res: Results) -> Any:
@@ -1192,7 +1185,7 @@ def plot_collapse_limit(res: Results) -> Any:
     ax.legend(fontsize=7, ncol=3)
     fig.text(0.01, 0.005, "analytic probability vectors p(S, eps) (no data)", fontsize=6)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
-    return _fig(res, fig, "03_collapse_limit")
+    return saved_figure(fig, "03_collapse_limit", res.ctx.dirs["figures"])
 
 
 def plot_bilevel(res: Results) -> Any:
@@ -1215,7 +1208,7 @@ def plot_bilevel(res: Results) -> Any:
     fig.suptitle(f"C11: bi-level spectrum, d = {d}; sigma_c^2, sigma_e^2 from LeNet-300-100's "
                  f"projected Jacobian on {res.ctx.short_source}", fontsize=8)
     fig.tight_layout()
-    return _fig(res, fig, "03_bilevel_spectrum")
+    return saved_figure(fig, "03_bilevel_spectrum", res.ctx.dirs["figures"])
 
 
 def plot_figure10_bottom(res: Results) -> Any:
@@ -1249,7 +1242,7 @@ def plot_figure10_bottom(res: Results) -> Any:
     fig.suptitle(f"Figure 10 (bottom): pre-collapse regime of LeNet-300-100, T = 1, on "
                  f"{res.ctx.short_source}", fontsize=8)
     fig.tight_layout()
-    return _fig(res, fig, "03_fig10_bottom")
+    return saved_figure(fig, "03_fig10_bottom", res.ctx.dirs["figures"])
 
 
 def plot_figure10_top(res: Results) -> Any:
@@ -1284,4 +1277,4 @@ def plot_figure10_top(res: Results) -> Any:
                  f"{res.ctx.short_source}; each heatmap scaled to its own max |v| (red +, "
                  "blue -)", fontsize=7)
     fig.tight_layout(h_pad=2.0)
-    return _fig(res, fig, "03_fig10_top")
+    return saved_figure(fig, "03_fig10_top", res.ctx.dirs["figures"])

@@ -45,7 +45,7 @@ from ..data import DATASETS, Dataset, load_dataset
 from ..functional import get_params, scale_params
 from ..models import build_model, num_parameters
 from ..notebook import resolve_device, resolve_dtype
-from ..results import ResultsDir, cached
+from ..results import ResultsDir, cached, saved_figure
 from ..training.descent import effective_learning_rate
 
 __all__ = [
@@ -2285,47 +2285,41 @@ def measured_lines(verdicts: Sequence[Verdict]) -> str:
     return "\n".join(out)
 
 
-def _save(res: Results, fig: Any, name: str) -> Any:
-    from ..results import save_figure
-
-    save_figure(fig, name, res.dirs["figures"])
-    return fig
-
-
 def plot_figure8(res: Results) -> Any:
     """Figure 8 by bisection (:func:`figure8`), saved as ``04_figure8``."""
-    return _save(res, figure8(res.context(), res), "04_figure8")
+    return saved_figure(figure8(res.context(), res), "04_figure8", res.dirs["figures"])
 
 
 def plot_figure9(res: Results) -> Any:
     """Figure 9's training curves (:func:`figure9`), saved as ``04_figure9``."""
-    return _save(res, figure9(res.context(), res), "04_figure9")
+    return saved_figure(figure9(res.context(), res), "04_figure9", res.dirs["figures"])
 
 
 def plot_figure12(res: Results) -> Any:
     """Figure 12: probes and zero logits (:func:`figure12`), saved as ``04_figure12``."""
-    return _save(res, figure12(res.context(), res), "04_figure12")
+    return saved_figure(figure12(res.context(), res), "04_figure12", res.dirs["figures"])
 
 
 def plot_figure11(res: Results) -> Any:
     """Figure 11: the USO model and restarts (:func:`figure11`), saved as ``04_figure11``."""
-    return _save(res, figure11(res.context(), res), "04_figure11")
+    return saved_figure(figure11(res.context(), res), "04_figure11", res.dirs["figures"])
 
 
 def plot_random_labels(res: Results) -> Any:
     """C22's random-label runs (:func:`figure_random_labels`), saved as
     ``04_random_labels``."""
-    return _save(res, figure_random_labels(res.context(), res), "04_random_labels")
+    return saved_figure(figure_random_labels(res.context(), res), "04_random_labels",
+                        res.dirs["figures"])
 
 
 def plot_figure7(res: Results) -> Any:
     """Figure 7 as counts (:func:`figure7`), saved as ``04_figure7``."""
-    return _save(res, figure7(res.context(), res), "04_figure7")
+    return saved_figure(figure7(res.context(), res), "04_figure7", res.dirs["figures"])
 
 
 def plot_predictors(res: Results) -> Any:
     """B2's ROC AUCs (:func:`figure_predictors`), saved as ``04_predictors``."""
-    return _save(res, figure_predictors(res), "04_predictors")
+    return saved_figure(figure_predictors(res), "04_predictors", res.dirs["figures"])
 
 
 #: The figures after Figure 8, in the notebook's order.

@@ -34,7 +34,7 @@ from ..data import DATASETS, Dataset, load_dataset, long_tail_prior
 from ..functional import get_params, logits
 from ..models import build_model, num_parameters
 from ..notebook import DTYPES, log_grid, torch_threads
-from ..results import cached
+from ..results import cached, saved_figure
 from ..statistics import monotone_increase
 
 __all__ = [
@@ -1666,13 +1666,6 @@ def _palette() -> list:
     return sns.color_palette("colorblind")
 
 
-def _save(fig: Any, name: str, res: Results) -> Any:
-    from ..results import save_figure
-
-    save_figure(fig, name, res.figures)
-    return fig
-
-
 def _bands(ax: Any, x: np.ndarray, curves: Sequence[tuple[np.ndarray, str, str]], pal: list,
            axis: int = 0) -> None:
     for (v, label, mk), c in zip(curves, pal):
@@ -1705,7 +1698,7 @@ def plot_figure3(res: Results) -> Any:
     fig.suptitle(f"C6: LeNet-300-100 (Kaiming, seed {p.model_seed}), T = {p.temperature:g}, on "
                  f"{res.data_short}", fontsize=8)
     fig.tight_layout()
-    return _save(fig, "02_fig3_expected_g", res)
+    return saved_figure(fig, "02_fig3_expected_g", res.figures)
 
 
 def plot_assumptions(res: Results) -> Any:
@@ -1725,7 +1718,7 @@ def plot_assumptions(res: Results) -> Any:
     fig.colorbar(im, ax=axes[1], fraction=0.046)
     fig.suptitle(f"Random logit model assumptions: LeNet-300-100 on {res.data_short}", fontsize=8)
     fig.tight_layout()
-    return _save(fig, "02_assumptions", res)
+    return saved_figure(fig, "02_assumptions", res.figures)
 
 
 def plot_figure3_right(res: Results) -> Any:
@@ -1744,7 +1737,7 @@ def plot_figure3_right(res: Results) -> Any:
     fig.suptitle(f"LeNet-5 (Kaiming, seed {p.model_seed}) on "
                  f"{res.sources['lenet5'].split(':')[0]}, n={p.lenet5_n_samples}", fontsize=8)
     fig.tight_layout()
-    return _save(fig, "02_fig3_right_lenet5", res)
+    return saved_figure(fig, "02_fig3_right_lenet5", res.figures)
 
 
 def plot_figure4_left(res: Results) -> Any:
@@ -1768,7 +1761,7 @@ def plot_figure4_left(res: Results) -> Any:
     fig.suptitle(f"Figure 4 (left): LeNet-300-100, T = {p.temperature:g}, on {res.data_short}",
                  fontsize=8)
     fig.tight_layout()
-    return _save(fig, "02_fig4_left_dimension", res)
+    return saved_figure(fig, "02_fig4_left_dimension", res.figures)
 
 
 def plot_figure5b(res: Results) -> Any:
@@ -1794,7 +1787,7 @@ def plot_figure5b(res: Results) -> Any:
     fig.suptitle(f"LeNet-5 (Kaiming, seed {p.model_seed}) on {res.sources['pool'].split(':')[0]}",
                  fontsize=8)
     fig.tight_layout()
-    return _save(fig, "02_fig5b_prior_gradient", res)
+    return saved_figure(fig, "02_fig5b_prior_gradient", res.figures)
 
 
 def plot_figure5a(res: Results) -> Any:
@@ -1819,7 +1812,7 @@ def plot_figure5a(res: Results) -> Any:
     fig.suptitle(f"Figure 5a: LeNet-5, n = {p.align_n} per dataset; Fashion-MNIST 32x32x3 "
                  "stands in for SVHN (C14 is decided on CIFAR/noise)", fontsize=8)
     fig.tight_layout()
-    return _save(fig, "02_fig5a_gradient_cosines", res)
+    return saved_figure(fig, "02_fig5a_gradient_cosines", res.figures)
 
 
 def plot_figure6(res: Results) -> Any:
@@ -1838,4 +1831,4 @@ def plot_figure6(res: Results) -> Any:
     fig.colorbar(sc, ax=axes, label="initial loss", fraction=0.02)
     fig.suptitle(f"Figure 6: {c15['seed'].size} Kaiming inits of LeNet-5, d = {res.params.fig6_d}"
                  f", on {res.sources['fig6'].split(':')[0]}, n = {res.params.fig6_n}", fontsize=8)
-    return _save(fig, "02_fig6_inits", res)
+    return saved_figure(fig, "02_fig6_inits", res.figures)

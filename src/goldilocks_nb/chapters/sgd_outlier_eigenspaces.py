@@ -47,7 +47,7 @@ from ..contract import (
 )
 from ..mixtures import axis_means, sample_gmm, sample_xor, xor_means
 from ..notebook import torch_threads
-from ..results import cached
+from ..results import cached, saved_figure
 from ..softmax_regression import (
     alignment,
     softmax_g_block,
@@ -871,13 +871,6 @@ def needed_lines(verdicts: Sequence[Verdict]) -> str:
     return "\n".join(f"{v.claim} would be decided by: {v.needed}" for v in verdicts if v.needed)
 
 
-def _save(res: Results, fig: Any, name: str) -> Any:
-    from ..results import save_figure
-
-    save_figure(fig, name, res.dirs["figures"])
-    return fig
-
-
 def plot_gmm_alignment(res: Results) -> Any:
     """Fig. 2.1, 2.3: alignment with the resolved population eigenspaces over time (first
     seed), and the top ``3k`` empirical eigenvalues of the class-1 Hessian block."""
@@ -909,7 +902,7 @@ def plot_gmm_alignment(res: Results) -> Any:
     fig.suptitle(f"Fig. 2.1, 2.3: k = {k}, d = {p.d}, seed {p.seeds[0]}; data: {res.source}",
                  fontsize=8)
     fig.tight_layout()
-    return _save(res, fig, "06_gmm_alignment")
+    return saved_figure(fig, "06_gmm_alignment", res.dirs["figures"])
 
 
 def plot_gmm_vectors(res: Results) -> Any:
@@ -930,7 +923,7 @@ def plot_gmm_vectors(res: Results) -> Any:
     axes[2].set(xlabel="coordinate", title=r"top-$k$ eigenvectors of $\hat G_{11}$")
     fig.suptitle(f"Fig. 2.2, seed {p.seeds[0]}; data: {res.source}", fontsize=8)
     fig.tight_layout()
-    return _save(res, fig, "06_gmm_vectors")
+    return saved_figure(fig, "06_gmm_vectors", res.dirs["figures"])
 
 
 def plot_xor(res: Results) -> Any:
@@ -967,4 +960,4 @@ def plot_xor(res: Results) -> Any:
     fig.suptitle(f"Fig. 2.4-2.5: K = {p.xor_width}, d = {p.xor_d}, seed {p.seeds[0]}; "
                  f"data: XOR {res.source}", fontsize=8)
     fig.tight_layout()
-    return _save(res, fig, "06_xor")
+    return saved_figure(fig, "06_xor", res.dirs["figures"])
