@@ -472,7 +472,8 @@ def test_c21_branches():
 
 def rl(labels, a, peak, final, mem=None):
     return {"labels": labels, "alpha": a, "peak_zero": peak, "peak_step": 5,
-            "final_zero": final, "final_train_acc": 0.5, "memorised_step": mem}
+            "final_zero": final, "final_train_acc": 0.5, "memorised_step": mem,
+            "mid_step": 10, "mid_zero": final, "mid_train_acc": 0.5}
 
 
 def test_c22_branches():

@@ -116,3 +116,23 @@ def test_restart_rescales_a_direction_to_the_initial_norm():
     assert float(flatten_params(start).norm()) == pytest.approx(
         direct.log.param_norm.iloc[0], rel=1e-12)
     torch.testing.assert_close(res.params[1], direct.params[0], rtol=1e-12, atol=0)
+
+
+def test_kaiming_theta0_is_the_point_every_grid_starts_from():
+    """The one home of a grid's Kaiming draw: the same flat theta_0 as make_problem's, per
+    seed, and the caller's model untouched."""
+    from goldilocks_nb.training import GridSpec, kaiming_theta0, make_problem
+
+    model = tiny_model()
+    before = flatten_params(get_params(model)).clone()
+    train, test = splits()
+    problem, _ = make_problem(GridSpec.of(
+        model, train, test, alphas=[1.0], eta0s=[0.1], seeds=[3, 4], steps=2,
+        temperature=1.0, rule="gd", labels="true", degree=None, log_every=1,
+        sharpness_steps=(), checkpoint_every=2, dtype=DTYPE, sharpness_tol=1e-6,
+        init_params=None, restart_from=None))
+    for i, seed in enumerate([3, 4]):
+        assert torch.equal(flatten_params(kaiming_theta0(model, seed, DTYPE)),
+                           problem.theta0[i])
+    assert not torch.equal(problem.theta0[0], problem.theta0[1])
+    assert torch.equal(flatten_params(get_params(model)), before)

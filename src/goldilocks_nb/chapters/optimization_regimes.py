@@ -807,23 +807,13 @@ def restart_plan(rotation_step: int | None, overflow_step: int | None, uso_steps
     return kept, skipped
 
 
-def initial_params(ctx: Context, model: str, seed: int) -> dict[str, torch.Tensor]:
-    """The unscaled Kaiming ``theta_0`` of ``seed`` in the chapter's dtype, as the training
-    grids draw it (:func:`goldilocks_nb.models.kaiming_normal_init` on a CPU copy)."""
-    from ..models import kaiming_normal_init
-
-    clone = copy.deepcopy(ctx.models[model]).to(device="cpu",
-                                                dtype=resolve_dtype(ctx.params.dtype))
-    return get_params(kaiming_normal_init(clone, seed))
-
-
 def uso_study(ctx: Context, *, seed: int | None = None, progress: bool = False
               ) -> dict[str, Any]:
     """Figure 11 (C21) on one seed (default ``seed``): alpha-scaled nets (alpha < 1) against
     the USO model at one eta0, both from that seed's ``theta_0``, and training restarted from
     ``||theta_0|| theta_t / ||theta_t||`` at USO steps placed around the measured rotation
     (every skipped step reported)."""
-    from ..training import restart_params
+    from ..training import kaiming_theta0, restart_params
 
     p, model = ctx.params, "lenet-300-100"
     seed = p.seed if seed is None else int(seed)
@@ -846,7 +836,7 @@ def uso_study(ctx: Context, *, seed: int | None = None, progress: bool = False
     rotation_step = int(rot.step.iloc[0]) if len(rot) else None
     overflow = int(uso.runs.diverged_step.iloc[0]) if bool(uso.runs.diverged.iloc[0]) else None
     kept, skipped = restart_plan(rotation_step, overflow, p.uso_steps, p.restart_fracs)
-    theta0 = initial_params(ctx, model, seed)
+    theta0 = kaiming_theta0(ctx.models[model], seed, resolve_dtype(p.dtype))
     starts, ts = [], []
     for t in kept:
         if t == 0:
@@ -1579,11 +1569,9 @@ def verdict_c22(numbers: Mapping[str, Mapping[str, Any]], *, appear: float, need
     for a in seen:
         f, r = fixed[a], redrawn[a]
         if f["memorised_step"] is None:
-            trend = ""
-            if "mid_zero" in f:
-                trend = (f" (from step {f['mid_step']} to the end: train acc "
-                         f"{f['mid_train_acc']:.2f} -> {f['final_train_acc']:.2f}, zero-logit "
-                         f"share {f['mid_zero']:.2f} -> {f['final_zero']:.2f})")
+            trend = (f" (from step {f['mid_step']} to the end: train acc "
+                     f"{f['mid_train_acc']:.2f} -> {f['final_train_acc']:.2f}, zero-logit "
+                     f"share {f['mid_zero']:.2f} -> {f['final_zero']:.2f})")
             undecided.append(f"alpha {a:g}: the fixed labels are not memorised within the "
                              f"budget{trend}, so vanishing cannot be judged")
         else:
@@ -2056,7 +2044,7 @@ def figure11(ctx: Context, res: Mapping[str, Any]):
     import matplotlib.pyplot as plt
 
     p = ctx.params
-    u = res["uso"][p.seed] if p.seed in res["uso"] else next(iter(res["uso"].values()))
+    u = res["uso"][p.seed]
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
     us = u["uso"][np.isfinite(u["uso"].param_norm)]
     axes[0].plot(us.step, us.param_norm, "k-", lw=3, alpha=0.5, label="USO model")

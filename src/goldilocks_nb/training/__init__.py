@@ -29,7 +29,7 @@ from .descent import (
     update_direction,
 )
 from .engine import LOG_COLUMNS, RunResult, run_chunk
-from .grid import Problem, RunConfig, make_problem, run_key
+from .grid import Problem, RunConfig, kaiming_theta0, make_problem, run_key
 from .grid_run import EXECUTORS, GridResult, GridTooLargeError, estimate_grid_need, train_grid
 from .probe import ProbeResult, linear_probe, penultimate_features
 from .rules import (
@@ -72,6 +72,7 @@ __all__ = [
     "gradient_descent_steps",
     "linear_probe",
     "loss_and_gradient",
+    "kaiming_theta0",
     "make_problem",
     "penultimate_features",
     "random_labels",

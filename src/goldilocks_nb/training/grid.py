@@ -41,6 +41,7 @@ __all__ = [
     "ENGINE_VERSION",
     "Problem",
     "RunConfig",
+    "kaiming_theta0",
     "make_problem",
     "run_key",
     "unflatten_batch",
@@ -140,6 +141,14 @@ def run_key(problem: Problem, alpha: float, eta0: float, seed_index: int) -> str
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+def kaiming_theta0(model: nn.Module, seed: int, dtype: torch.dtype) -> Weights:
+    """The unscaled Kaiming ``theta_0`` of ``seed`` that a grid in ``dtype`` starts from:
+    :func:`goldilocks_nb.models.kaiming_normal_init` on a CPU copy of ``model`` in ``dtype``
+    (the model itself is not touched)."""
+    clone = copy.deepcopy(model).to(device="cpu", dtype=dtype)
+    return get_params(kaiming_normal_init(clone, seed))
+
+
 def _initial_points(spec: GridSpec) -> list[torch.Tensor]:
     """Unscaled ``theta_0`` per seed, flat, on the CPU in the grid's dtype.
 
@@ -153,8 +162,7 @@ def _initial_points(spec: GridSpec) -> list[torch.Tensor]:
     for i, seed in enumerate(grid.seeds):
         kaiming = None
         if grid.init_params is None:
-            clone = copy.deepcopy(model).to(device="cpu", dtype=dtype)
-            kaiming = get_params(kaiming_normal_init(clone, seed))
+            kaiming = kaiming_theta0(model, seed, dtype)
         if grid.given is None:
             theta = kaiming
         else:
